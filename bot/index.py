@@ -1,0 +1,238 @@
+"""Build, save and load the index: passages, their embeddings, FAISS and the keyword index.
+
+Builds are incremental: a file whose bytes are unchanged is not re-parsed, and a passage whose
+content hash is unchanged is not re-embedded. Each build is written to a fresh folder and made
+current by atomically replacing the ``CURRENT`` pointer, so a crash never leaves a half index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from bot.embed import Embedder
+from bot.keyword import KeywordIndex
+from bot.knowledge import KnowledgeError, file_digest, read_notice, scan
+from bot.passages import Passage, notice_passages
+
+log = logging.getLogger(__name__)
+FORMAT = 1
+
+
+class IndexUnusable(RuntimeError):
+    """The index on disk is missing, corrupt or built with another model: rebuild it."""
+
+
+@dataclass
+class FileRecord:
+    """What the index knows of one knowledge file (shown to admins)."""
+
+    sha256: str
+    title: str = ""
+    doc_no: str = ""
+    date: str = ""
+    passages: int = 0
+    indexed_at: str = ""
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class BuildReport:
+    documents: int = 0
+    passages: int = 0
+    embedded: int = 0
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.failed)
+
+    def summary(self) -> str:
+        return (
+            f"{self.documents} documents, {self.passages} passages, {self.embedded} embedded; "
+            f"added {len(self.added)}, changed {len(self.changed)}, removed {len(self.removed)}, "
+            f"failed {len(self.failed)}; {self.seconds:.1f} s"
+        )
+
+
+class Index:
+    """Everything a query needs, loaded once and then only read (a rebuild makes a new one)."""
+
+    def __init__(
+        self, model: str, passages: list[Passage], vectors: np.ndarray,
+        files: dict[str, FileRecord], built_at: str = "",
+    ) -> None:
+        self.model = model
+        self.passages = passages
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.files = files
+        self.built_at = built_at or datetime.now(UTC).isoformat(timespec="seconds")
+        self.dim = int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0
+        self.faiss = faiss.IndexFlatIP(max(self.dim, 1))
+        if len(passages):
+            self.faiss.add(self.vectors)
+        self.keyword = KeywordIndex([p.search_text for p in passages])
+
+    def vectors_by_hash(self) -> dict[str, np.ndarray]:
+        return {p.content_hash: self.vectors[i] for i, p in enumerate(self.passages)}
+
+
+def _collect(
+    root: Path, previous: Index | None, report: BuildReport
+) -> tuple[list[Passage], dict[str, FileRecord]]:
+    """Parse new and changed files; reuse what is known of unchanged ones."""
+    old_files = previous.files if previous else {}
+    old_passages: dict[str, list[Passage]] = {}
+    for p in previous.passages if previous else []:
+        old_passages.setdefault(p.source, []).append(p)
+    passages: list[Passage] = []
+    files: dict[str, FileRecord] = {}
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for path in scan(root) if root.is_dir() else []:
+        rel = path.relative_to(root).as_posix()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            data, digest = b"", f"unreadable: {exc.strerror}"
+        else:
+            digest = file_digest(data)
+        old = old_files.get(rel)
+        if old and old.sha256 == digest and not old.error:
+            files[rel] = old
+            passages += old_passages.get(rel, [])
+            continue
+        try:
+            if not data and digest.startswith("unreadable"):
+                raise KnowledgeError(f"{rel}: cannot read ({digest[12:]})")
+            notice = read_notice(path, root, data)
+            found = notice_passages(notice)
+        except Exception as exc:  # one bad file must never stop the others
+            reason = str(exc) if isinstance(exc, KnowledgeError) else f"{rel}: {exc!r}"
+            log.error("knowledge: %s", reason)
+            report.failed.append(rel)
+            # Keep serving the last good version of this file, if there was one.
+            kept = old_passages.get(rel, [])
+            passages += kept
+            files[rel] = FileRecord(
+                digest, old.title if old else "", old.doc_no if old else "",
+                old.date if old else "", len(kept), now, [], reason,
+            )
+            continue
+        (report.changed if old else report.added).append(rel)
+        for warning in notice.warnings:
+            log.warning("knowledge: %s: %s", rel, warning)
+        files[rel] = FileRecord(
+            digest, notice.title, notice.doc_no, notice.date, len(found), now, notice.warnings
+        )
+        passages += found
+    report.removed = sorted(set(old_files) - set(files))
+    return passages, files
+
+
+def build_index(
+    knowledge_dir: Path, embedder: Embedder, previous: Index | None = None,
+    progress: bool = False, on_file: Callable[[str], None] | None = None,
+) -> tuple[Index, BuildReport]:
+    """A new Index over the knowledge folder, re-embedding only passages that changed."""
+    started = time.perf_counter()
+    report = BuildReport()
+    if previous is not None and previous.model != embedder.name:
+        previous = None
+    passages, files = _collect(knowledge_dir, previous, report)
+    known = previous.vectors_by_hash() if previous else {}
+    missing = list(dict.fromkeys(p.content_hash for p in passages if p.content_hash not in known))
+    if missing:
+        texts = {p.content_hash: p.search_text for p in passages}
+        vectors = embedder.encode_passages([texts[h] for h in missing], progress=progress)
+        known.update(zip(missing, vectors, strict=True))
+    matrix = (
+        np.stack([known[p.content_hash] for p in passages]) if passages
+        else np.zeros((0, embedder.dim), dtype=np.float32)
+    )
+    index = Index(embedder.name, passages, matrix, files)
+    report.documents = sum(1 for f in files.values() if f.passages)
+    report.passages = len(passages)
+    report.embedded = len(missing)
+    report.seconds = time.perf_counter() - started
+    return index, report
+
+
+def save_index(index: Index, index_dir: Path) -> Path:
+    """Write a new version folder, then atomically point ``CURRENT`` at it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    version = Path(tempfile.mkdtemp(prefix="v-", dir=index_dir))
+    manifest = {
+        "format": FORMAT,
+        "model": index.model,
+        "dim": index.dim,
+        "count": len(index.passages),
+        "built_at": index.built_at,
+        "files": {k: asdict(v) for k, v in index.files.items()},
+    }
+    with open(version / "passages.jsonl", "w", encoding="utf-8") as f:
+        for p in index.passages:
+            f.write(json.dumps(p.to_json(), ensure_ascii=False) + "\n")
+    np.save(version / "vectors.npy", index.vectors)
+    (version / "manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+    pointer = index_dir / "CURRENT.tmp"
+    pointer.write_text(version.name, encoding="utf-8")
+    os.replace(pointer, index_dir / "CURRENT")
+    for old in index_dir.glob("v-*"):
+        if old != version:
+            shutil.rmtree(old, ignore_errors=True)
+    return version
+
+
+def load_index(index_dir: Path, model: str) -> Index:
+    """The current index on disk; IndexUnusable says why it cannot be used as it is."""
+    try:
+        version = index_dir / (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
+        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            raise IndexUnusable(f"index format {manifest.get('format')} is not {FORMAT}")
+        if manifest.get("model") != model:
+            raise IndexUnusable(f"index was built with model {manifest.get('model')!r}")
+        with open(version / "passages.jsonl", encoding="utf-8") as f:
+            passages = [Passage.from_json(json.loads(line)) for line in f]
+        vectors = np.load(version / "vectors.npy", allow_pickle=False)
+        files = {k: FileRecord(**v) for k, v in manifest["files"].items()}
+    except FileNotFoundError as exc:
+        raise IndexUnusable(f"no index at {index_dir} ({exc.filename} missing)") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexUnusable(f"index at {index_dir} is corrupt: {exc}") from exc
+    if len(passages) != manifest["count"] or vectors.shape != (len(passages), manifest["dim"]):
+        raise IndexUnusable(f"index at {index_dir} is corrupt: sizes do not match the manifest")
+    return Index(model, passages, vectors, files, manifest.get("built_at", ""))
+
+
+def open_or_build(
+    knowledge_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False
+) -> tuple[Index, BuildReport]:
+    """Load the saved index, bring it up to date with the folder, and save it if anything moved."""
+    try:
+        previous: Index | None = load_index(index_dir, embedder.name)
+    except IndexUnusable as exc:
+        log.info("index: %s; building from scratch", exc)
+        previous = None
+    index, report = build_index(knowledge_dir, embedder, previous, progress)
+    if previous is None or report.touched:
+        save_index(index, index_dir)
+    return index, report

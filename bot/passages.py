@@ -1,0 +1,141 @@
+"""Notice blocks -> Passages: the units that are embedded, retrieved and quoted word for word.
+
+A passage's ``text`` is the original wording; ``search_text`` adds the section titles (and, for
+the metadata passage, the names of its fields) so that retrieval sees the context a reader sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+
+from bot.parse import Block, Notice, citation_section
+
+MAX_CHARS = 400
+SENTENCE = re.compile(r".+?(?:[。！？；!?;][”’」』）)]*|$)", re.S)
+# Names of the metadata fields and the words people use for them, so they can be found.
+META_WORDS = (
+    "文号 发文字号 文件编号 发文单位 发文机关 落款单位 成文日期 发文日期 发文时间 发布日期 "
+    "印发日期 主送单位 主送机关 发送对象 下发范围"
+)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One quotable passage with everything needed to cite it."""
+
+    id: str
+    source: str
+    doc_title: str
+    doc_no: str
+    path: tuple[str, ...]
+    section_titles: tuple[str, ...]
+    kind: str  # meta | opening | section | closing | ending
+    text: str
+    search_text: str
+    content_hash: str
+
+    @property
+    def section(self) -> str:
+        return "".join(self.path)
+
+    @property
+    def section_title(self) -> str:
+        return self.section_titles[-1] if self.section_titles else ""
+
+    @property
+    def citation(self) -> str:
+        """《title》（文号）第二部分（四）: where the passage stands in the notice."""
+        doc_no = f"（{self.doc_no}）" if self.doc_no else ""
+        where = {"meta": "文件信息", "opening": "开头部分", "ending": "结尾部分"}.get(self.kind, "")
+        return f"《{self.doc_title}》{doc_no}{citation_section(self.path) or where}"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Passage:
+        data = dict(data)
+        data["path"] = tuple(data["path"])
+        data["section_titles"] = tuple(data["section_titles"])
+        return cls(**data)
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s for s in SENTENCE.findall(text) if s]
+
+
+def _chunks(paragraphs: tuple[str, ...], limit: int = MAX_CHARS) -> list[str]:
+    """Join paragraphs; cut a long block at sentence ends into near-equal pieces ≤ limit."""
+    whole = "\n".join(paragraphs)
+    if len(whole) <= limit:
+        return [whole]
+    units: list[str] = []
+    for i, para in enumerate(paragraphs):
+        sentences = split_sentences(para)
+        if i:
+            sentences[0] = "\n" + sentences[0]
+        units += sentences
+    pieces = -(-len(whole) // limit)
+    target = len(whole) / pieces
+    chunks: list[str] = []
+    current = ""
+    for unit in units:
+        if current and (len(current) + len(unit) > limit or len(current) >= target):
+            chunks.append(current)
+            current = unit.lstrip("\n")
+        else:
+            current += unit
+    return chunks + [current] if current else chunks
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+
+
+def _passage(notice: Notice, block: Block, text: str, part: int, search: str) -> Passage:
+    path_key = "/".join(block.path)
+    return Passage(
+        id=_digest(notice.source, block.kind, path_key, str(part))[:16],
+        source=notice.source,
+        doc_title=notice.title,
+        doc_no=notice.doc_no,
+        path=block.path,
+        section_titles=block.titles,
+        kind=block.kind,
+        text=text,
+        search_text=search,
+        content_hash=_digest(notice.title, search),
+    )
+
+
+def metadata_block(notice: Notice) -> Block | None:
+    """The notice's header and signature as a passage, so '文号是多少' can be answered."""
+    fields = [
+        ("标题", f"《{notice.title}》"),
+        ("文号", notice.doc_no),
+        ("发文单位", notice.issuer),
+        ("成文日期", notice.date),
+        ("主送", notice.addressees),
+        ("印发", notice.printed),
+    ]
+    lines = tuple(f"{name}：{value}" for name, value in fields if value)
+    if len(lines) <= 1:
+        return None
+    return Block((), (), lines, "meta")
+
+
+def notice_passages(notice: Notice) -> list[Passage]:
+    """All passages of a notice, metadata first, in document order."""
+    passages: list[Passage] = []
+    meta = metadata_block(notice)
+    if meta:
+        text = "\n".join(meta.paragraphs)
+        passages.append(_passage(notice, meta, text, 0, f"{META_WORDS}\n{text}"))
+    for block in notice.blocks:
+        for part, text in enumerate(_chunks(block.paragraphs)):
+            titles = "；".join(t for t in block.titles if t and t not in text)
+            search = f"{titles}\n{text}" if titles else text
+            passages.append(_passage(notice, block, text, part, search))
+    return passages

@@ -1,0 +1,91 @@
+"""Question -> ranked Hits: dense (FAISS) and keyword (BM25) candidates, fused, then gated.
+
+Both signals are mapped to [0, 1] on an absolute scale (keyword: coverage of the question's
+term weight; dense: cosine rescaled between a floor and a ceiling typical of the model), so the
+fused score means the same thing for every question and one threshold can say "not found".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from bot.config import RetrievalConfig
+from bot.embed import Embedder
+from bot.index import Index
+from bot.passages import Passage
+from bot.synonyms import Synonyms
+
+Mode = Literal["fused", "dense", "keyword"]
+DENSE_FLOOR, DENSE_CEIL = 0.80, 0.92
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float
+    dense: float
+    keyword: float
+
+
+@dataclass(frozen=True)
+class Result:
+    question: str
+    hits: list[Hit]
+    answered: bool
+
+    @property
+    def best(self) -> Hit | None:
+        return self.hits[0] if self.hits else None
+
+
+class Retriever:
+    """Ranks the passages of one Index for a question; never loads anything per query."""
+
+    def __init__(self, index: Index, embedder: Embedder, cfg: RetrievalConfig) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.cfg = cfg
+        self.synonyms = Synonyms.load(cfg.synonyms)
+
+    def query_text(self, question: str) -> str:
+        """What is actually searched: the question with official terms for everyday words."""
+        return self.synonyms.expand(question.strip())
+
+    def search(self, question: str, mode: Mode = "fused") -> Result:
+        question = question.strip()
+        if not question or not self.index.passages:
+            return Result(question, [], False)
+        vector = self.embedder.encode_queries([self.query_text(question)])[0]
+        return self.search_vector(question, vector, mode)
+
+    def search_vector(self, question: str, vector: np.ndarray, mode: Mode = "fused") -> Result:
+        """Rank with an already encoded ``query_text`` (lets callers batch the encoding)."""
+        index, cfg = self.index, self.cfg
+        if not question.strip() or not index.passages:
+            return Result(question, [], False)
+        k = min(cfg.candidates, len(index.passages))
+        bm25, coverage = index.keyword.score(self.query_text(question))
+        _, dense_ids = index.faiss.search(vector.reshape(1, -1).astype(np.float32), k)
+        keyword_ids = np.argsort(-bm25)[:k]
+        ids = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], keyword_ids]))
+        cosine = index.vectors[ids] @ vector
+        dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
+        keyword = coverage[ids]
+        if mode == "dense":
+            fused = dense
+        elif mode == "keyword":
+            fused = keyword
+        else:
+            total = cfg.dense_weight + cfg.keyword_weight
+            fused = (cfg.dense_weight * dense + cfg.keyword_weight * keyword) / total
+        # Ties (common for keyword coverage) are broken by BM25, then by cosine.
+        order = np.lexsort((-cosine, -bm25[ids], -np.round(fused, 6)))[: cfg.top_k]
+        hits = [
+            Hit(index.passages[ids[i]], float(fused[i]), float(cosine[i]), float(keyword[i]))
+            for i in order
+        ]
+        answered = bool(hits) and hits[0].score >= cfg.min_score
+        return Result(question, hits, answered)

@@ -91,6 +91,9 @@ class WechatConfig:
         4.0, "Seconds to wait for an answer before replying empty and sending it later "
         "as a customer-service message (WeChat gives up after 5 s)."
     )
+    api_base: str = _setting(
+        "https://api.weixin.qq.com", "WeChat API address for customer-service messages."
+    )
     followup_ttl: int = _setting(300, "Seconds a user may reply 1/2 to see a related clause.")
     followup_users: int = _setting(10000, "Most users whose follow-up state is kept (LRU).")
     welcome: str = _setting(

@@ -1,8 +1,8 @@
-"""The knowledge folder: which files count, how their bytes become text, and text -> Notice.
+"""The knowledge folder: which files count, and file -> Notice.
 
-Staff drop files into the folder by hand or through a synced share, so temporary and lock files
-are skipped, encodings are detected (UTF-8, UTF-8 with BOM, GB18030/GBK) and a broken file is
-reported by name instead of stopping everything else.
+Staff drop files into the folder by hand or through a synced share, so temporary, lock and hidden
+files are skipped, and a broken file is reported by name instead of stopping everything else.
+Turning a file's bytes into text (encodings, .docx, .pdf) is ``bot.formats``' job.
 """
 
 from __future__ import annotations
@@ -12,62 +12,58 @@ import logging
 import re
 from pathlib import Path
 
+from bot.formats import SUFFIXES, UnreadableFile, decode_text, extract_text
 from bot.parse import DOC_NO, Notice, parse_text
 
 log = logging.getLogger(__name__)
 
 TEXT_SUFFIXES = {".txt", ".md"}
-SUFFIXES = TEXT_SUFFIXES
+OLD_OFFICE = {".doc", ".wps"}  # binary formats staff can re-save as .docx
 
 
 class KnowledgeError(ValueError):
     """A knowledge file that cannot be read; the message says which and why."""
 
 
+def skip_reason(path: Path) -> str | None:
+    """Why a file is not a notice (temporary, lock, hidden, other type), or None if it is one."""
+    name = path.name
+    if name.startswith((".", "~$", "~")) or name.endswith(("~", ".swp", ".tmp", ".part", "#")):
+        return "temporary, lock or hidden file"
+    suffix = path.suffix.lower()
+    if suffix in OLD_OFFICE:
+        return f"old {suffix} format: save it as .docx to include it"
+    if suffix not in SUFFIXES:
+        return "not a notice file type (.txt .md .docx .pdf)"
+    return None
+
+
 def is_candidate(path: Path) -> bool:
     """A file staff meant as a notice: supported extension, not a temp, lock or hidden file."""
-    name = path.name
-    if name.startswith((".", "~$", ".~lock")) or name.endswith(("~", ".swp", ".tmp", ".part")):
-        return False
-    return path.suffix.lower() in SUFFIXES
+    return skip_reason(path) is None
 
 
 def scan(root: Path) -> list[Path]:
-    """Notice files below ``root``, sorted; other files are logged once and skipped."""
+    """Notice files below ``root``, sorted; other files are logged and skipped."""
     found = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts[:-1]):
             continue
-        if is_candidate(path):
-            found.append(path)
+        reason = skip_reason(path)
+        if reason:
+            log.info("knowledge: skipping %s (%s)", rel, reason)
         else:
-            log.info("knowledge: skipping %s (not a notice file)", rel)
+            found.append(path)
     return found
 
 
-def _implausible(text: str) -> bool:
-    """GB18030 decodes almost any bytes; real Chinese text is mostly common CJK and ASCII."""
-    chars = [c for c in text if not c.isspace()]
-    if not chars:
-        return False
-    odd = sum(1 for c in chars if not (c.isascii() or "\u4e00" <= c <= "\u9fff"
-                                       or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef"
-                                       or c in "“”‘’—…·《》〔〕"))
-    return odd / len(chars) > 0.2
-
-
 def decode(data: bytes, name: str) -> str:
-    """Bytes -> text, trying UTF-8 (with or without BOM) and then GB18030."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if encoding == "gb18030" and _implausible(text):
-            break
-        return text
-    raise KnowledgeError(f"{name}: not valid UTF-8 or GBK/GB18030 text")
+    """Bytes of a text file -> text (UTF-8, UTF-8 with BOM or GB18030/GBK)."""
+    try:
+        return decode_text(data)
+    except UnreadableFile as exc:
+        raise KnowledgeError(f"{name}: {exc}") from exc
 
 
 def title_from_name(path: Path) -> str:
@@ -92,8 +88,17 @@ def read_notice(path: Path, root: Path, data: bytes | None = None) -> Notice:
             raise KnowledgeError(f"{rel}: cannot read ({exc.strerror})") from exc
     if not data.strip():
         raise KnowledgeError(f"{rel}: empty file")
-    text = decode(data, rel)
-    notice = parse_text(text, rel, title_from_name(path))
+    try:
+        doc = extract_text(data, path.suffix.lower())
+    except UnreadableFile as exc:
+        raise KnowledgeError(f"{rel}: {exc}") from exc
+    notice = parse_text(doc.text, rel, doc.title or title_from_name(path))
+    if doc.title and notice.title == doc.title:
+        # parse_text found no title line and took ours; say where it really came from.
+        notice.warnings = [
+            f"no title found in the text; using {doc.title_from}" if w.startswith("no title") else w
+            for w in notice.warnings
+        ]
     if not notice.doc_no:
         m = DOC_NO.search(path.stem)
         notice.doc_no = re.sub(r"\s+", "", m.group(0)) if m else ""

@@ -1,0 +1,83 @@
+"""create_app(config): routes and the resources every request shares, opened once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from bot import views
+from bot.config import Config
+from bot.conversation import Conversation
+from bot.customer_service import CustomerService
+from bot.dedupe import Inflight
+from bot.engine import Engine
+from bot.keys import (
+    BACKGROUND,
+    CONFIG,
+    CONVERSATION,
+    CRYPTO,
+    CUSTOMER_SERVICE,
+    ENGINE,
+    HTTP,
+    INFLIGHT,
+    QUERYLOG,
+)
+from bot.querylog import QueryLog
+from bot.wechat import make_crypto
+
+log = logging.getLogger(__name__)
+
+
+async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the model and index once, off the event loop."""
+    owned = ENGINE not in app
+    if owned:
+        engine, _ = await asyncio.get_running_loop().run_in_executor(
+            None, Engine.open, app[CONFIG]
+        )
+        app[ENGINE] = engine
+    app[CONVERSATION] = Conversation(app[CONFIG].wechat, app[ENGINE])
+    yield
+    if owned:
+        app[ENGINE].close()
+
+
+async def querylog_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[QUERYLOG] = QueryLog(app[CONFIG].querylog.path)
+    yield
+    app[QUERYLOG].close()
+
+
+async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Outgoing HTTP for customer-service messages; waits for late deliveries on shutdown."""
+    cfg = app[CONFIG].wechat
+    session = aiohttp.ClientSession()
+    app[HTTP] = session
+    app[CUSTOMER_SERVICE] = (
+        CustomerService(session, cfg.appid, cfg.appsecret, cfg.api_base)
+        if cfg.appid and cfg.appsecret else None
+    )
+    yield
+    if app[BACKGROUND]:
+        await asyncio.wait(app[BACKGROUND], timeout=10)
+    await session.close()
+
+
+def create_app(cfg: Config, engine: Engine | None = None) -> web.Application:
+    """The web application for ``cfg``; ``engine`` lets tests share one loaded model."""
+    app = web.Application(client_max_size=cfg.wechat.max_body_bytes)
+    app[CONFIG] = cfg
+    app[CRYPTO] = make_crypto(cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.appid)
+    app[INFLIGHT] = Inflight()
+    app[BACKGROUND] = set()
+    if engine is not None:
+        app[ENGINE] = engine
+    app.cleanup_ctx.extend([querylog_ctx, engine_ctx, http_ctx])
+    app.router.add_get(cfg.wechat.path, views.verify)
+    app.router.add_post(cfg.wechat.path, views.receive)
+    app.router.add_get("/healthz", views.healthz)
+    return app

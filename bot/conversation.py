@@ -1,0 +1,163 @@
+"""What the bot says to a message: answers, help, welcome, menu clicks and follow-ups.
+
+Protocol-free: takes a parsed wechatpy message and returns the reply text (None means no
+reply) plus the QueryRecord to log when the message was a question.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from bot.answer import MAX_BYTES, related_hits, render_answer, render_passage
+from bot.config import WechatConfig
+from bot.engine import Engine
+from bot.passages import Passage
+from bot.querylog import QueryRecord
+from bot.retrieve import Result
+
+log = logging.getLogger(__name__)
+
+HELP = (
+    "我可以用工会文件的原文回答您的问题，并注明出自哪份文件的哪一部分。\n"
+    "请直接输入问题，例如：\n· 工会怎么维护新就业形态劳动者的权益？\n"
+    "· 职工技术技能大赛叫什么名字？\n· 这份通知的文号是多少？\n"
+    "回答后回复 1、2 可查看相关条款。"
+)
+NOT_TEXT = "抱歉，我目前只能回答文字提问（也可以发送语音）。请直接输入您的问题，回复“帮助”查看示例。"
+VOICE_UNRECOGNISED = "抱歉，没能识别这条语音。请直接输入文字提问，例如：新就业形态劳动者权益怎么维护？"
+SEARCH_FAILED = "抱歉，系统暂时无法查询，请稍后再试。您的问题已记录。"
+NO_FOLLOWUP = "目前没有可查看的相关条款，请直接输入您的问题。"
+HELP_WORDS = {"帮助", "help", "?", "？", "菜单", "使用说明"}
+FOLLOWUP_WORDS = {"1": 0, "2": 1, "１": 0, "２": 1}
+MORE_WORDS = {"更多", "more"}
+SILENT = None
+
+
+@dataclass
+class Outcome:
+    """The reply to send (None: reply 'success', i.e. nothing) and what to log."""
+
+    reply: str | None
+    record: QueryRecord | None = None
+
+
+def hit_json(passage: Passage, score: float) -> dict[str, Any]:
+    return {"doc": passage.doc_title, "doc_no": passage.doc_no, "section": passage.section,
+            "section_title": passage.section_title, "citation": passage.citation,
+            "source": passage.source, "score": round(score, 4)}
+
+
+class FollowUps:
+    """Per-user related clauses offered after an answer: bounded (LRU) and short-lived (TTL)."""
+
+    def __init__(self, ttl: float, max_users: int) -> None:
+        self.ttl = ttl
+        self.max_users = max_users
+        self._state: OrderedDict[str, tuple[float, list[Passage], set[int]]] = OrderedDict()
+
+    def remember(self, openid: str, passages: list[Passage]) -> None:
+        self._state.pop(openid, None)
+        if passages:
+            self._state[openid] = (time.monotonic() + self.ttl, passages, set())
+            while len(self._state) > self.max_users:
+                self._state.popitem(last=False)
+
+    def take(self, openid: str, position: int | None) -> Passage | None:
+        """The related clause at ``position`` (None: the first one not yet shown)."""
+        entry = self._state.get(openid)
+        if entry is None or entry[0] < time.monotonic():
+            self._state.pop(openid, None)
+            return None
+        _, passages, shown = entry
+        if position is None:
+            position = next((i for i in range(len(passages)) if i not in shown), len(passages))
+        if position >= len(passages):
+            return None
+        shown.add(position)
+        self._state.move_to_end(openid)
+        return passages[position]
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+
+class Conversation:
+    """Turns one incoming message into an Outcome."""
+
+    def __init__(self, cfg: WechatConfig, engine: Engine) -> None:
+        self.cfg = cfg
+        self.engine = engine
+        self.followups = FollowUps(cfg.followup_ttl, cfg.followup_users)
+
+    async def respond(self, message: Any) -> Outcome:
+        kind = message.type
+        openid = message.source
+        if kind == "text":
+            return await self._text(openid, (message.content or "").strip())
+        if kind == "voice":
+            recognition = (getattr(message, "recognition", None) or "").strip()
+            if recognition:
+                return await self.answer(openid, "voice", recognition)
+            record = QueryRecord(openid, "voice", "（语音未识别）", reply=VOICE_UNRECOGNISED)
+            return Outcome(VOICE_UNRECOGNISED, record)
+        if kind == "event":
+            return await self._event(openid, message)
+        if kind == "unknown" and str(message._data.get("MsgType", "")).lower() == "event":
+            return Outcome(SILENT)  # an event wechatpy does not know: nobody is talking
+        return Outcome(NOT_TEXT)  # image, video, location, link, file...
+
+    async def _text(self, openid: str, text: str) -> Outcome:
+        if not text or text.lower() in HELP_WORDS:
+            return Outcome(HELP)
+        if text in FOLLOWUP_WORDS or text.lower() in MORE_WORDS:
+            return self._followup(openid, text)
+        return await self.answer(openid, "text", text)
+
+    def _followup(self, openid: str, text: str) -> Outcome:
+        passage = self.followups.take(openid, FOLLOWUP_WORDS.get(text))
+        record = QueryRecord(openid, "followup", text)
+        if passage is None:
+            record.reply = NO_FOLLOWUP
+            return Outcome(NO_FOLLOWUP, record)
+        reply = render_passage(passage, MAX_BYTES)
+        record.answered, record.reply = True, reply
+        record.hits = [hit_json(passage, 1.0)]
+        return Outcome(reply, record)
+
+    async def _event(self, openid: str, message: Any) -> Outcome:
+        event = (message.event or "").lower()
+        if event in ("subscribe", "subscribe_scan"):
+            return Outcome(self.cfg.welcome)
+        if event == "click":
+            value = self.cfg.menu.get(message.key or "")
+            if value is None:
+                log.warning("conversation: menu key %r has no [wechat.menu] entry", message.key)
+                return Outcome(HELP)
+            if value.startswith("="):
+                return Outcome(value[1:])
+            return await self.answer(openid, "click", value)
+        return Outcome(SILENT)  # unsubscribe, LOCATION reports, VIEW, job-finished events...
+
+    async def answer(self, openid: str, msg_type: str, question: str) -> Outcome:
+        """Search and render; a failure still yields a reply and a record with the error."""
+        record = QueryRecord(openid, msg_type, question)
+        started = time.perf_counter()
+        try:
+            result: Result = await self.engine.asearch(question)
+            reply = render_answer(result, self.engine.cfg.retrieval.related_min_score)
+            record.answered = result.answered
+            record.hits = [hit_json(h.passage, h.score) for h in result.hits]
+            related = related_hits(result, self.engine.cfg.retrieval.related_min_score)
+            self.followups.remember(
+                openid, [h.passage for h in related] if result.answered else []
+            )
+        except Exception as exc:  # noqa: BLE001 - the worker still gets a reply, admins the error
+            log.exception("conversation: search failed for %r", question)
+            reply, record.error = SEARCH_FAILED, f"search failed: {exc!r}"
+        record.latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        record.reply = reply
+        return Outcome(reply, record)

@@ -1,0 +1,56 @@
+"""The answering engine the server shares: model and index loaded once, searches off the loop.
+
+The current Retriever is swapped whole when the index is rebuilt, so a question in flight
+finishes on the index it started with and the next one sees the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from bot.config import Config
+from bot.embed import Embedder, load_embedder
+from bot.index import BuildReport, Index, open_or_build
+from bot.retrieve import Result, Retriever
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """Answers questions from the current index; ``swap`` installs a rebuilt one atomically."""
+
+    def __init__(self, cfg: Config, embedder: Embedder, index: Index) -> None:
+        self.cfg = cfg
+        self.embedder = embedder
+        self.retriever = Retriever(index, embedder, cfg.retrieval)
+        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")
+
+    @classmethod
+    def open(cls, cfg: Config) -> tuple[Engine, BuildReport]:
+        """Load the model and bring the saved index up to date with the knowledge folder."""
+        embedder = load_embedder(cfg.model)
+        index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder)
+        log.info("engine: %s", report.summary())
+        return cls(cfg, embedder, index), report
+
+    @property
+    def index(self) -> Index:
+        return self.retriever.index
+
+    def swap(self, index: Index) -> None:
+        self.retriever = Retriever(index, self.embedder, self.cfg.retrieval)
+
+    def search(self, question: str) -> Result:
+        return self.retriever.search(question)
+
+    async def asearch(self, question: str) -> Result:
+        """Search in the executor: the event loop never runs the model."""
+        retriever = self.retriever  # pinned: a swap during the search does not affect it
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, retriever.search, question
+        )
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=False)

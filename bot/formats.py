@@ -1,0 +1,565 @@
+"""A knowledge file's bytes -> text lines for ``bot.parse.parse_text``, whatever its format.
+
+Each reader keeps the document's own wording and gives ``parse_text`` what it expects: one line
+per paragraph (.docx, and .txt/.md written that way) or one line per visual line (.pdf, and text
+copied out of a PDF), whose hard wraps ``parse_text`` repairs.
+
+PDF text comes from pypdf rather than pdfminer.six: it is already installed, pure Python and
+about four times faster, both return the exact Chinese characters, and pypdf gives one line per
+visual line where pdfminer adds a blank line after each. pypdf follows the drawing order, so a
+page's footer may come first; running headers and footers are therefore looked for at both ends
+of every page.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+import unicodedata
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import docx
+from docx.document import Document as WordDocument
+from lxml import etree
+from pypdf import PdfReader
+from pypdf.errors import DependencyError
+
+from bot.parse import heading_level
+
+SUFFIXES = {".txt", ".md", ".docx", ".pdf"}
+
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+NS = {
+    "w": W[1:-1],
+    "mc": "http://schemas.openxmlformats.org/markup-compatibility/2006",
+}
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .doc/.wps: Office's pre-2007 binary format
+
+
+class UnreadableFile(ValueError):
+    """Why a file's bytes cannot become text; the caller adds the file's name."""
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A file's text, plus a title the file declares outside its body text (if any)."""
+
+    text: str
+    title: str = ""
+    title_from: str = ""  # where ``title`` came from, for the warning staff see
+
+
+def extract_text(data: bytes, suffix: str) -> Extracted:
+    """Dispatch on the (lower-case) suffix; raise UnreadableFile with a reason staff can act on."""
+    if suffix in (".txt", ".md"):
+        return Extracted(decode_text(data))
+    if suffix == ".docx":
+        return docx_text(data)
+    if suffix == ".pdf":
+        return pdf_text(data)
+    raise UnreadableFile(f"unsupported file type {suffix or '(none)'}")
+
+
+# --- plain text ---------------------------------------------------------------------------
+
+
+def _odd(char: str, legacy: bool) -> bool:
+    """A character that real notice text hardly ever contains."""
+    category = unicodedata.category(char)
+    if category in ("Cc", "Co", "Cn", "Cs") or char == "\ufffd":
+        return True
+    if not legacy or char.isascii() or category[0] != "L":
+        return False
+    try:
+        code = char.encode("gb2312")
+    except UnicodeEncodeError:
+        return True
+    # GB2312 level 2 (lead byte >= 0xD8) holds rare characters: scarce in real text, but the
+    # bulk of what other encodings (Big5, Shift-JIS, binary) turn into when read as GBK.
+    return code[0] >= 0xD8
+
+
+def implausible(text: str, legacy: bool = False) -> bool:
+    """True when the text is unlikely to be what its author wrote: controls, private-use
+    characters, or (for a legacy GBK decode, which accepts almost any bytes) rare characters."""
+    chars = [c for c in text if not c.isspace()]
+    odd = sum(1 for c in chars if _odd(c, legacy))
+    return odd >= 3 and odd > 0.25 * len(chars)
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes -> text: UTF-8 (with or without BOM), else GB18030 (a superset of GBK/GB2312)."""
+    zeros = (data[0::2].count(0), data[1::2].count(0))
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
+        abs(zeros[0] - zeros[1]) > len(data) // 8 > 0
+    ):
+        raise UnreadableFile("UTF-16 text is not supported: save it as UTF-8")
+    if b"\x00" in data:
+        raise UnreadableFile("binary data, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as utf8_error:
+        try:
+            text = data.decode("gb18030")
+        except UnicodeDecodeError as gb_error:
+            where = max(utf8_error.start, gb_error.start)
+            raise UnreadableFile(
+                f"not UTF-8 or GBK/GB18030 text (bad byte at offset {where}): save it as UTF-8"
+            ) from None
+        if implausible(text, legacy=True):
+            raise UnreadableFile(
+                "reads as GBK only as garbled characters (wrong encoding?): save it as UTF-8"
+            ) from None
+        return text
+    if implausible(text):
+        raise UnreadableFile("binary data, not text")
+    return text
+
+
+# --- Word .docx -----------------------------------------------------------------------------
+
+CJK_DIGITS = "零一二三四五六七八九"
+TITLE_STYLES = {"title", "标题"}
+HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*(\d)$", re.I)
+# Markers for headings that Word does not number, by depth, as notices number them by hand.
+HEADING_MARKERS = ("{cn}、", "（{cn}）", "{n}.", "（{n}）")
+MARKER_END = "、.．。)）:："
+
+
+def chinese_number(n: int) -> str:
+    """1 -> 一, 12 -> 十二, 20 -> 二十, 105 -> 一百零五 (as Word's chineseCounting shows them)."""
+    if n < 10:
+        return CJK_DIGITS[max(n, 0)]
+    if n < 20:
+        return "十" + (CJK_DIGITS[n % 10] if n % 10 else "")
+    if n < 100:
+        return CJK_DIGITS[n // 10] + "十" + (CJK_DIGITS[n % 10] if n % 10 else "")
+    if n < 1000:
+        rest = n % 100
+        tail = "" if not rest else "零" + CJK_DIGITS[rest] if rest < 10 else chinese_number(rest)
+        return CJK_DIGITS[n // 100] + "百" + ("一" + tail if 10 <= rest < 20 else tail)
+    return str(n)
+
+
+def _roman(n: int) -> str:
+    out = ""
+    for value, numeral in zip(
+        (1000, 900, 500, 400, 100, 90, 50, 40, 10, 9, 5, 4, 1),
+        ("m", "cm", "d", "cd", "c", "xc", "l", "xl", "x", "ix", "v", "iv", "i"),
+        strict=True,
+    ):
+        count, n = divmod(n, value)
+        out += numeral * count
+    return out
+
+
+def format_number(n: int, fmt: str) -> str:
+    """A list counter in one of Word's number formats (w:numFmt)."""
+    if fmt in ("none", "bullet"):
+        return ""
+    if fmt.startswith(("chinese", "japanese", "taiwanese", "ideographDigital")):
+        return chinese_number(n)
+    if fmt == "ideographTraditional":
+        return "甲乙丙丁戊己庚辛壬癸"[(n - 1) % 10]
+    if fmt == "ideographZodiac":
+        return "子丑寅卯辰巳午未申酉戌亥"[(n - 1) % 12]
+    if fmt.startswith("decimalEnclosedCircle") and 1 <= n <= 20:
+        return chr(0x2460 + n - 1)
+    if fmt == "decimalEnclosedParen" and 1 <= n <= 20:
+        return chr(0x2474 + n - 1)
+    if fmt == "decimalEnclosedFullstop" and 1 <= n <= 20:
+        return chr(0x2488 + n - 1)
+    if fmt.startswith("decimalFullWidth"):
+        return "".join(chr(ord(d) + 0xFEE0) for d in str(n))
+    if fmt == "decimalZero":
+        return f"{n:02d}"
+    if fmt in ("lowerLetter", "upperLetter"):
+        letters = chr(ord("a") + (n - 1) % 26) * ((n - 1) // 26 + 1)
+        return letters.upper() if fmt == "upperLetter" else letters
+    if fmt in ("lowerRoman", "upperRoman"):
+        return _roman(n).upper() if fmt == "upperRoman" else _roman(n)
+    return str(n)
+
+
+def _val(element: etree._Element | None, path: str) -> str | None:
+    """The w:val of the first element at ``path`` below ``element``."""
+    if element is None:
+        return None
+    found = element.find(path, NS)
+    return None if found is None else found.get(f"{W}val")
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None and value.lstrip("-").isdigit() else None
+
+
+@dataclass
+class _Style:
+    name: str
+    based_on: str | None
+    num_id: str | None
+    ilvl: int | None
+    outline: int | None
+
+
+def _read_styles(root: etree._Element) -> tuple[dict[str, _Style], str | None]:
+    """Styles by id, and the default paragraph style's id."""
+    styles: dict[str, _Style] = {}
+    default = None
+    for el in root.findall("w:style", NS):
+        style_id = el.get(f"{W}styleId") or ""
+        ppr = el.find("w:pPr", NS)
+        styles[style_id] = _Style(
+            name=(_val(el, "w:name") or style_id).strip().lower(),
+            based_on=_val(el, "w:basedOn"),
+            num_id=_val(ppr, "w:numPr/w:numId"),
+            ilvl=_int(_val(ppr, "w:numPr/w:ilvl")),
+            outline=_int(_val(ppr, "w:outlineLvl")),
+        )
+        if el.get(f"{W}type") == "paragraph" and el.get(f"{W}default") in ("1", "true"):
+            default = style_id
+    return styles, default
+
+
+@dataclass
+class _Level:
+    start: int = 1
+    fmt: str = "decimal"
+    text: str = ""
+    suffix: str = "tab"
+    legal: bool = False
+    style: str | None = None
+
+
+def _read_level(el: etree._Element) -> _Level:
+    start = _int(_val(el, "w:start"))
+    return _Level(
+        start=1 if start is None else start,
+        fmt=_val(el, "w:numFmt") or "decimal",
+        text=_val(el, "w:lvlText") or "",
+        suffix=_val(el, "w:suff") or "tab",
+        legal=el.find("w:isLgl", NS) is not None,
+        style=_val(el, "w:pStyle"),
+    )
+
+
+@dataclass
+class _Lists:
+    """Word's list numbering: level definitions, and the counters as the document proceeds."""
+
+    styles: dict[str, _Style]
+    abstract: dict[str, dict[int, _Level]] = field(default_factory=dict)
+    style_links: dict[str, str] = field(default_factory=dict)  # abstractNum -> numbering style
+    nums: dict[str, tuple[str, dict[int, _Level], bool]] = field(default_factory=dict)
+    counters: dict[str, list[int | None]] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, root: etree._Element | None, styles: dict[str, _Style]) -> _Lists:
+        lists = cls(styles)
+        if root is None:
+            return lists
+        for el in root.findall("w:abstractNum", NS):
+            aid = el.get(f"{W}abstractNumId") or ""
+            lists.abstract[aid] = {
+                _int(lv.get(f"{W}ilvl")) or 0: _read_level(lv) for lv in el.findall("w:lvl", NS)
+            }
+            link = _val(el, "w:numStyleLink")
+            if link:
+                lists.style_links[aid] = link
+        for el in root.findall("w:num", NS):
+            aid = _val(el, "w:abstractNumId") or ""
+            overrides: dict[int, _Level] = {}
+            restarted = False
+            for ov in el.findall("w:lvlOverride", NS):
+                ilvl = _int(ov.get(f"{W}ilvl")) or 0
+                lvl = ov.find("w:lvl", NS)
+                start = _int(_val(ov, "w:startOverride"))
+                if lvl is not None:
+                    overrides[ilvl] = _read_level(lvl)
+                elif start is not None:
+                    overrides[ilvl] = _Level(start=start, fmt="")  # fmt filled in by levels()
+                restarted = restarted or start is not None or lvl is not None
+            lists.nums[el.get(f"{W}numId") or ""] = (aid, overrides, restarted)
+        return lists
+
+    def levels(self, num_id: str) -> dict[int, _Level]:
+        """The level definitions of a list, after overrides and numbering-style links."""
+        aid, overrides, _ = self.nums.get(num_id, ("", {}, False))
+        levels = self.abstract.get(aid, {})
+        link = self.style_links.get(aid)
+        if not levels and link and link in self.styles:
+            linked = self.styles[link].num_id
+            if linked and linked != num_id:
+                levels = self.levels(linked)
+        merged = dict(levels)
+        for ilvl, lvl in overrides.items():
+            base = merged.get(ilvl, _Level())
+            merged[ilvl] = lvl if lvl.fmt else _Level(lvl.start, base.fmt, base.text, base.suffix,
+                                                      base.legal, base.style)
+        return merged
+
+    def level_for_style(self, num_id: str, style_id: str) -> int:
+        """A style-numbered paragraph's level: the one that names the style, else the first."""
+        return next((i for i, lv in self.levels(num_id).items() if lv.style == style_id), 0)
+
+    def marker(self, num_id: str, ilvl: int) -> str:
+        """Advance this list's counter at ``ilvl`` and render its w:lvlText, e.g. "（三）"."""
+        levels = self.levels(num_id)
+        if ilvl not in levels:
+            return ""
+        aid, _, restarted = self.nums.get(num_id, ("", {}, False))
+        # Lists that share an abstract definition continue one count unless one restarts.
+        key = f"num:{num_id}" if restarted else f"abstract:{aid}"
+        counts = self.counters.setdefault(key, [None] * 9)
+        current = counts[ilvl]
+        counts[ilvl] = levels[ilvl].start if current is None else current + 1
+        for deeper in range(ilvl + 1, len(counts)):
+            counts[deeper] = None
+        level = levels[ilvl]
+        if level.fmt in ("none", "bullet"):
+            return ""
+
+        def number(match: re.Match[str]) -> str:
+            i = int(match.group(1)) - 1
+            lv = levels.get(i, _Level())
+            n = counts[i] if 0 <= i < len(counts) and counts[i] is not None else lv.start
+            return format_number(n or 0, "decimal" if level.legal else lv.fmt)
+
+        text = re.sub(r"%([1-9])", number, level.text).strip()
+        if not text or level.suffix == "nothing" or text[-1] in MARKER_END:
+            return text
+        return text + " "
+
+
+def _style_chain(styles: dict[str, _Style], style_id: str | None) -> Iterator[_Style]:
+    """A style and the styles it is based on, nearest first."""
+    seen: set[str] = set()
+    while style_id and style_id in styles and style_id not in seen:
+        seen.add(style_id)
+        yield styles[style_id]
+        style_id = styles[style_id].based_on
+
+
+def _paragraph_text(p: etree._Element) -> str:
+    """The text Word shows: runs (also inside hyperlinks, fields and tracked insertions),
+    without deleted text, text boxes or field codes."""
+    parts: list[str] = []
+    for el in p.iterfind(".//w:r/*", NS):
+        if any(a.tag in (f"{W}del", f"{W}moveFrom", f"{W}txbxContent", f"{{{NS['mc']}}}Fallback")
+               for a in el.iterancestors()):
+            continue
+        if el.tag == f"{W}t":
+            parts.append(el.text or "")
+        elif el.tag == f"{W}tab":
+            parts.append(" ")
+        elif el.tag == f"{W}noBreakHyphen":
+            parts.append("-")
+        elif el.tag in (f"{W}br", f"{W}cr") and el.get(f"{W}type") in (None, "textWrapping"):
+            parts.append("\n")
+    return "".join(parts)
+
+
+def _body_items(parent: etree._Element) -> Iterator[etree._Element]:
+    """Paragraphs and tables in document order, also inside content controls."""
+    for child in parent:
+        if child.tag in (f"{W}p", f"{W}tbl"):
+            yield child
+        elif child.tag in (f"{W}sdt", f"{W}customXml"):
+            content = child.find("w:sdtContent", NS) if child.tag == f"{W}sdt" else child
+            if content is not None:
+                yield from _body_items(content)
+
+
+def _table_rows(tbl: etree._Element) -> list[str]:
+    """One line per row, cells joined by " | "; nested tables are flattened into their cell."""
+    rows = []
+    for tr in tbl.iterfind("w:tr", NS):
+        cells = []
+        for tc in tr.iterfind("w:tc", NS):
+            paragraphs = (_paragraph_text(p) for p in tc.iterfind(".//w:p", NS))
+            cells.append(" ".join(" ".join(t.split()) for t in paragraphs if t.strip()))
+        if any(cells):
+            rows.append(" | ".join(cells))
+    return rows
+
+
+@dataclass
+class _Paragraph:
+    text: str
+    style: str  # lower-case style name
+    marker: str = ""  # from Word's list numbering
+    heading: int | None = None  # outline level of an unnumbered heading style
+    table: bool = False
+
+
+def _read_paragraphs(document: WordDocument) -> list[_Paragraph]:
+    """The document's non-empty paragraphs and table rows, with their list numbers rendered."""
+    styles, default_style = _read_styles(document.styles.element)
+    try:
+        numbering = document.part.numbering_part.element
+    except (KeyError, NotImplementedError):
+        numbering = None
+    lists = _Lists.read(numbering, styles)
+    out: list[_Paragraph] = []
+    for item in _body_items(document.element.body):
+        if item.tag == f"{W}tbl":
+            out += [_Paragraph(row, "", table=True) for row in _table_rows(item)]
+            continue
+        ppr = item.find("w:pPr", NS)
+        style_id = _val(ppr, "w:pStyle") or default_style
+        chain = list(_style_chain(styles, style_id))
+        num_id = _val(ppr, "w:numPr/w:numId")
+        ilvl = _int(_val(ppr, "w:numPr/w:ilvl"))
+        from_style = next((s for s in chain if s.num_id), None)
+        if num_id is None and from_style:
+            num_id = from_style.num_id
+            if ilvl is None:
+                ilvl = from_style.ilvl
+            if ilvl is None:
+                ilvl = lists.level_for_style(num_id or "", style_id or "")
+        marker = lists.marker(num_id, ilvl or 0) if num_id and num_id != "0" else ""
+        name = chain[0].name if chain else ""
+        outline = _int(_val(ppr, "w:outlineLvl"))
+        for style in chain:
+            m = HEADING_STYLE.match(style.name)
+            if outline is None and (style.outline is not None or m):
+                outline = style.outline if style.outline is not None else int(m.group(1)) - 1
+        text = _paragraph_text(item)
+        if text.strip():
+            heading = outline if outline is not None and outline < 9 and not marker else None
+            out.append(_Paragraph(text, name, marker, heading))
+    return out
+
+
+def _title_run(paragraphs: list[_Paragraph]) -> tuple[int, int]:
+    """Where the title is, by style: the first run of Title paragraphs near the top, else an
+    unnumbered top-level heading there (Heading 1 is often used for the title)."""
+    top = paragraphs[:5]
+    for wanted in (lambda p: p.style in TITLE_STYLES,
+                   lambda p: p.heading == 0 and not heading_level(p.text.strip())):
+        start = next((i for i, p in enumerate(top) if wanted(p)), None)
+        if start is not None:
+            end = start
+            while end < len(paragraphs) and wanted(paragraphs[end]):
+                end += 1
+            return start, end
+    return 0, 0
+
+
+def _number_headings(paragraphs: list[_Paragraph]) -> None:
+    """Give unnumbered heading-style paragraphs the marker their depth has in a notice."""
+    depths = sorted({p.heading for p in paragraphs if p.heading is not None})
+    counts = [0] * len(depths)
+    for p in paragraphs:
+        if p.heading is None:
+            continue
+        depth = depths.index(p.heading)
+        counts[depth] += 1
+        counts[depth + 1 :] = [0] * (len(counts) - depth - 1)
+        if depth < len(HEADING_MARKERS) and not heading_level(p.text.strip()):
+            n = counts[depth]
+            p.marker = HEADING_MARKERS[depth].format(cn=chinese_number(n), n=n)
+
+
+def _plausible_title(title: str | None) -> str:
+    """A document-properties title, unless it is a leftover like "Microsoft Word - 1.doc"."""
+    title = " ".join((title or "").split())
+    cjk = sum(1 for c in title if "\u4e00" <= c <= "\u9fff")
+    return title if cjk >= 4 and len(title) <= 100 and "Microsoft" not in title else ""
+
+
+def docx_text(data: bytes) -> Extracted:
+    """A Word document's paragraphs and table rows in order, one per line, with list numbers."""
+    if data.startswith(OLE_MAGIC):
+        raise UnreadableFile("an old Word .doc/.wps file renamed to .docx: save it as .docx")
+    try:
+        document = docx.Document(io.BytesIO(data))
+        paragraphs = _read_paragraphs(document)
+        core_title = document.core_properties.title
+    except zipfile.BadZipFile:
+        raise UnreadableFile("not a .docx file (damaged, or another format renamed)") from None
+    except (KeyError, ValueError, etree.XMLSyntaxError) as exc:
+        raise UnreadableFile(f"damaged .docx file ({exc})") from None
+    start, end = _title_run(paragraphs)
+    title = "".join(p.text.strip() for p in paragraphs[start:end])
+    body = paragraphs[:start] + paragraphs[end:]
+    _number_headings(body)
+    lines = [
+        line
+        for p in body
+        for i, part in enumerate(p.text.split("\n"))
+        if (line := ((p.marker if i == 0 else "") + part).strip())
+    ]
+    if not lines and not title:
+        raise UnreadableFile("no text in the document")
+    if title:
+        return Extracted("\n".join(lines), title, "the document's Title style")
+    return Extracted("\n".join(lines), _plausible_title(core_title), "the document properties")
+
+
+# --- PDF ------------------------------------------------------------------------------------
+
+EDGE_LINES = 3  # running headers/footers are looked for among a page's first and last lines
+DASHES = r"[\s\-—–－―~·]*"
+PAGE_NUMBER = re.compile(
+    rf"^{DASHES}(?:第\s*)?\d{{1,4}}(?:\s*页)?(?:\s*[/／]\s*\d{{1,4}}|\s*[，,]?\s*共\s*\d{{1,4}}\s*页)?"
+    rf"{DASHES}$|^page\s*\d{{1,4}}(?:\s*of\s*\d{{1,4}})?$",
+    re.I,
+)
+CJK = r"\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+CJK_GAP = re.compile(rf"(?<=[{CJK}])[ \t]+(?=[{CJK}])")
+
+
+def _running_key(line: str) -> str:
+    """Header/footer lines differ from page to page only in their numbers."""
+    return re.sub(r"\d+", "#", "".join(line.split()))
+
+
+def strip_page_furniture(pages: list[list[str]]) -> list[list[str]]:
+    """Drop page numbers and the running header/footer lines found at an edge of most pages."""
+    edges = [
+        set(range(min(EDGE_LINES, len(p)))) | set(range(max(0, len(p) - EDGE_LINES), len(p)))
+        for p in pages
+    ]
+    seen = Counter(
+        key for p, e in zip(pages, edges, strict=True) for key in {_running_key(p[i]) for i in e}
+    )
+    need = max(2, -(-len(pages) // 2))
+    running = {k for k, n in seen.items() if n >= need}
+    return [
+        [line for i, line in enumerate(p)
+         if i not in e or not (PAGE_NUMBER.match(line) or _running_key(line) in running)]
+        for p, e in zip(pages, edges, strict=True)
+    ]
+
+
+def pdf_text(data: bytes) -> Extracted:
+    """A PDF's text layer, one line per visual line, without headers, footers or page numbers."""
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UnreadableFile("password-protected PDF: save a copy without the password")
+        raw = [page.extract_text() or "" for page in reader.pages]
+        meta_title = reader.metadata.title if reader.metadata else None
+    except UnreadableFile:
+        raise
+    except DependencyError as exc:
+        raise UnreadableFile(f"encrypted PDF that cannot be opened here ({exc})") from None
+    except Exception as exc:  # pypdf raises many kinds of error on a damaged file
+        raise UnreadableFile(f"damaged PDF, cannot be read ({exc})") from None
+    if not raw:
+        raise UnreadableFile("PDF with no pages")
+    pages = [[s for line in text.splitlines() if (s := line.strip())] for text in raw]
+    lines = [CJK_GAP.sub("", line) for page in strip_page_furniture(pages) for line in page]
+    text = "\n".join(lines)
+    if len("".join(text.split())) < 10:
+        raise UnreadableFile("scanned PDF with no text layer: cannot be read (OCR it, or use "
+                             "the original Word file)")
+    if implausible(text):
+        raise UnreadableFile("PDF text layer is garbled (fonts without a Unicode map): use the "
+                             "original Word file")
+    return Extracted(text, _plausible_title(meta_title), "the PDF's document properties")

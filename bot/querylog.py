@@ -1,0 +1,167 @@
+"""The query log: every question that reaches the bot, what was answered, how it was delivered.
+
+A thin class around stdlib sqlite3. All writes go through one writer thread (never the event
+loop); reads open their own connection. The schema grows only by appending named migrations,
+recorded in ``_migrations``; an applied migration is never edited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "m001_create_queries",
+        """
+        CREATE TABLE queries (
+            id INTEGER PRIMARY KEY,
+            time TEXT NOT NULL,
+            openid TEXT NOT NULL,
+            msg_type TEXT NOT NULL,
+            question TEXT NOT NULL,
+            answered INTEGER NOT NULL DEFAULT 0,
+            reply TEXT NOT NULL DEFAULT '',
+            hits TEXT NOT NULL DEFAULT '[]',
+            top_citation TEXT NOT NULL DEFAULT '',
+            top_score REAL,
+            latency_ms REAL,
+            delivery TEXT NOT NULL DEFAULT 'pending',
+            error TEXT NOT NULL DEFAULT '',
+            msg_key TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX queries_time ON queries(time);
+        """,
+    ),
+]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class QueryRecord:
+    """One question and its outcome, as stored."""
+
+    openid: str
+    msg_type: str
+    question: str
+    time: str = field(default_factory=now_iso)
+    answered: bool = False
+    reply: str = ""
+    hits: list[dict[str, Any]] = field(default_factory=list)
+    latency_ms: float | None = None
+    delivery: str = "pending"  # passive | customer_service | failed | pending
+    error: str = ""
+    msg_key: str = ""
+
+    def row(self) -> dict[str, Any]:
+        top = self.hits[0] if self.hits else {}
+        return {
+            "time": self.time, "openid": self.openid, "msg_type": self.msg_type,
+            "question": self.question, "answered": int(self.answered), "reply": self.reply,
+            "hits": json.dumps(self.hits, ensure_ascii=False),
+            "top_citation": top.get("citation", ""), "top_score": top.get("score"),
+            "latency_ms": self.latency_ms, "delivery": self.delivery, "error": self.error,
+            "msg_key": self.msg_key,
+        }
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the migrations not yet recorded; returns their names."""
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT)")
+    done = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        with conn:
+            conn.executescript(f"BEGIN;\n{sql}\nINSERT INTO _migrations VALUES "
+                               f"('{name}', '{now_iso()}');\nCOMMIT;")
+        applied.append(name)
+    return applied
+
+
+class QueryLog:
+    """SQLite store of QueryRecords; a failed write is logged and counted, never raised."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.failures = 0
+        self.writes = 0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="querylog")
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._writer.submit(self._open).result()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        applied = migrate(conn)
+        if applied:
+            log.info("querylog: applied %s", ", ".join(applied))
+        self._conn = conn
+
+    def read(self) -> sqlite3.Connection:
+        """A fresh read connection (rows as dicts) for the admin pages and tests."""
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _write(self, sql: str, params: dict[str, Any] | tuple) -> int | None:
+        try:
+            assert self._conn is not None
+            with self._conn:
+                cursor = self._conn.execute(sql, params)
+            self.writes += 1
+            return cursor.lastrowid
+        except (sqlite3.Error, AssertionError) as exc:
+            self.failures += 1
+            log.error("querylog: write failed (%s); failures so far: %d", exc, self.failures)
+            return None
+
+    def _insert(self, record: QueryRecord) -> int | None:
+        row = record.row()
+        columns = ", ".join(row)
+        return self._write(
+            f"INSERT INTO queries ({columns}) VALUES ({', '.join(':' + c for c in row)})", row
+        )
+
+    def _set_delivery(self, row_id: int, delivery: str, error: str) -> int | None:
+        return self._write(
+            "UPDATE queries SET delivery = ?, error = CASE WHEN ? = '' THEN error ELSE ? END "
+            "WHERE id = ?", (delivery, error, error, row_id)
+        )
+
+    async def _run(self, fn: Callable[..., int | None], *args: Any) -> int | None:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    async def add(self, record: QueryRecord) -> int | None:
+        """Store a record; returns its row id (None if the write failed and was logged)."""
+        return await self._run(self._insert, record)
+
+    async def set_delivery(self, row_id: int | None, delivery: str, error: str = "") -> None:
+        if row_id is not None:
+            await self._run(self._set_delivery, row_id, delivery, error)
+
+    def add_sync(self, record: QueryRecord) -> int | None:
+        return self._writer.submit(self._insert, record).result()
+
+    def close(self) -> None:
+        """Finish pending writes and close: nothing queued is lost on shutdown."""
+        self._writer.shutdown(wait=True)
+        if self._conn is not None:
+            self._conn.close()

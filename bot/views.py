@@ -1,0 +1,126 @@
+"""HTTP handlers: the WeChat webhook (GET verification, POST messages) and the health check."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import web
+
+from bot.conversation import Outcome
+from bot.dedupe import message_key
+from bot.keys import (
+    BACKGROUND,
+    CONFIG,
+    CONVERSATION,
+    CRYPTO,
+    CUSTOMER_SERVICE,
+    ENGINE,
+    INFLIGHT,
+    QUERYLOG,
+)
+from bot.wechat import Incoming, ProtocolError, read_message, render_reply, verify_request
+
+log = logging.getLogger(__name__)
+
+
+def _refuse(request: web.Request, exc: ProtocolError) -> web.Response:
+    log.warning("wechat: %s %s from %s refused (%d): %s", request.method, request.path,
+                request.remote, exc.status, exc.reason)
+    return web.Response(status=exc.status, text=exc.reason)
+
+
+async def verify(request: web.Request) -> web.Response:
+    """URL verification when the server address is saved in the Official Account settings."""
+    cfg = request.app[CONFIG].wechat
+    try:
+        verify_request(cfg.token, dict(request.query), cfg.timestamp_window)
+    except ProtocolError as exc:
+        return _refuse(request, exc)
+    return web.Response(text=request.query.get("echostr", ""))
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ProtocolError(413, f"body of {request.content_length} bytes exceeds {limit}")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise ProtocolError(413, f"body exceeds {limit} bytes")
+    return body
+
+
+async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, int | None, int]:
+    """The work done once per message: answer, then log (before any delivery is attempted)."""
+    outcome = await app[CONVERSATION].respond(incoming.message)
+    row_id = None
+    if outcome.record is not None:
+        outcome.record.msg_key = message_key(incoming.message)
+        row_id = await app[QUERYLOG].add(outcome.record)
+    return outcome, row_id, int(time.time())
+
+
+async def _deliver_late(app: web.Application, job: asyncio.Task, openid: str) -> None:
+    """The answer missed the reply budget: send it as a customer-service message."""
+    outcome, row_id, _ = await job
+    if not outcome.reply:
+        return
+    sender = app[CUSTOMER_SERVICE]
+    if sender is None:
+        log.error("wechat: answer for %s came too late and no appid/appsecret is set", openid[-4:])
+        await app[QUERYLOG].set_delivery(row_id, "failed", "late; customer service not configured")
+        return
+    try:
+        await sender.send_text(openid, outcome.reply)
+    except Exception as exc:  # noqa: BLE001 - recorded for admins, never retried in a loop
+        log.error("wechat: customer-service send failed: %s", exc)
+        await app[QUERYLOG].set_delivery(row_id, "failed", f"customer service: {exc}")
+        return
+    await app[QUERYLOG].set_delivery(row_id, "customer_service")
+
+
+async def receive(request: web.Request) -> web.Response:
+    """A message from WeChat: verify, decrypt, answer once per message, reply in its mode."""
+    app = request.app
+    cfg = app[CONFIG].wechat
+    try:
+        body = await _read_body(request, cfg.max_body_bytes)
+        verify_request(cfg.token, dict(request.query), cfg.timestamp_window)
+        incoming = read_message(body, dict(request.query), cfg.token, app[CRYPTO])
+    except ProtocolError as exc:
+        return _refuse(request, exc)
+    job, first = app[INFLIGHT].get_or_start(
+        message_key(incoming.message), lambda: _compute(app, incoming)
+    )
+    try:
+        outcome, row_id, created = await asyncio.wait_for(asyncio.shield(job), cfg.reply_budget)
+    except TimeoutError:
+        if first:
+            task = asyncio.create_task(_deliver_late(app, job, incoming.message.source))
+            app[BACKGROUND].add(task)
+            task.add_done_callback(app[BACKGROUND].discard)
+        return web.Response(text="success")
+    try:
+        xml = render_reply(incoming, outcome.reply, app[CRYPTO], created)
+    except Exception as exc:  # noqa: BLE001 - the question is logged already; record the failure
+        log.exception("wechat: rendering the reply failed")
+        if first:
+            await app[QUERYLOG].set_delivery(row_id, "failed", f"render: {exc!r}")
+        return web.Response(text="success")
+    if first and outcome.record is not None:
+        await app[QUERYLOG].set_delivery(row_id, "passive")
+    return web.Response(text=xml, content_type="application/xml" if xml != "success"
+                        else "text/plain")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Ready once the index is loaded: how many documents and passages it serves."""
+    engine = request.app.get(ENGINE)
+    if engine is None:
+        return web.json_response({"ready": False}, status=503)
+    index = engine.index
+    return web.json_response({
+        "ready": True, "model": index.model, "passages": len(index.passages),
+        "documents": sum(1 for f in index.files.values() if f.passages),
+        "built_at": index.built_at,
+    })

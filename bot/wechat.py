@@ -1,0 +1,132 @@
+"""The WeChat Official Account protocol: signatures, decryption, parsing, reply XML. Nothing else.
+
+Built on wechatpy's functions. Signatures are compared here with ``hmac.compare_digest``
+(wechatpy compares with ``!=``) before wechatpy is asked to decrypt, and anything a request can
+get wrong becomes a ``ProtocolError`` carrying the HTTP status to answer with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.messages import BaseMessage
+from wechatpy.replies import create_reply
+
+
+class ProtocolError(Exception):
+    """A request that must be refused: ``status`` is the HTTP status, the message the reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A verified, decrypted and parsed message, and how the reply must be sent back."""
+
+    message: BaseMessage
+    encrypted: bool
+    nonce: str
+    timestamp: str
+
+
+def signature(*parts: str) -> str:
+    """WeChat's signature: SHA-1 of the sorted parts concatenated."""
+    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
+
+
+def _check(expected: str, given: str, what: str) -> None:
+    if not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
+        raise ProtocolError(403, f"bad {what}")
+
+
+def verify_request(
+    token: str, query: dict[str, str], window: int, now: float | None = None
+) -> None:
+    """Check ``signature`` and the timestamp window of any request from WeChat."""
+    if not token:
+        raise ProtocolError(403, "no [wechat] token configured")
+    stamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+    _check(signature(token, stamp, nonce), query.get("signature", ""), "signature")
+    try:
+        age = abs((now or time.time()) - int(stamp))
+    except ValueError:
+        raise ProtocolError(403, "timestamp is not a number") from None
+    if age > window:
+        raise ProtocolError(403, f"timestamp {age:.0f} s away from now (window {window} s)")
+
+
+def make_crypto(token: str, aes_key: str, appid: str) -> WeChatCrypto | None:
+    """The AES helper for safe/compatible mode, or None when not configured."""
+    if not (aes_key and appid):
+        return None
+    try:
+        return WeChatCrypto(token, aes_key, appid)
+    except (AssertionError, ValueError) as exc:
+        raise ValueError("[wechat] encoding_aes_key must be the 43-character EncodingAESKey") from exc
+
+
+def _encrypted_field(body: str) -> str:
+    import xmltodict
+
+    try:
+        data = xmltodict.parse(body, disable_entities=True)["xml"]
+        value = data["Encrypt"]
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a bad request
+        raise ProtocolError(400, f"malformed encrypted XML: {type(exc).__name__}") from exc
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(400, "encrypted XML without an <Encrypt> value")
+    return value
+
+
+def read_message(
+    body: bytes, query: dict[str, str], token: str, crypto: WeChatCrypto | None
+) -> Incoming:
+    """Decrypt (safe and compatible mode) and parse a POSTed message body."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(400, "body is not UTF-8") from None
+    if "<!DOCTYPE" in text.upper() or "<!ENTITY" in text.upper():
+        raise ProtocolError(400, "XML with a DOCTYPE or entities is not WeChat's")
+    encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+    if encrypted:
+        if crypto is None:
+            raise ProtocolError(400, "encrypted message but no encoding_aes_key/appid configured")
+        encrypt = _encrypted_field(text)
+        stamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        _check(signature(token, stamp, nonce, encrypt), query.get("msg_signature", ""),
+               "msg_signature")
+        try:
+            text = crypto.decrypt_message({"Encrypt": encrypt}, query["msg_signature"], stamp, nonce)
+        except Exception as exc:  # noqa: BLE001 - wrong key, bad padding, wrong appid...
+            raise ProtocolError(400, f"cannot decrypt message: {type(exc).__name__}") from exc
+    try:
+        message = parse_message(text)
+    except Exception as exc:  # noqa: BLE001 - xmltodict/expat errors, missing MsgType...
+        raise ProtocolError(400, f"malformed message XML: {type(exc).__name__}") from exc
+    if message is None or not getattr(message, "source", None):
+        raise ProtocolError(400, "message without FromUserName")
+    return Incoming(message, encrypted, query.get("nonce", ""), query.get("timestamp", ""))
+
+
+def render_reply(
+    incoming: Incoming, content: str | None, crypto: WeChatCrypto | None, created: int
+) -> str:
+    """Reply XML for a text answer (encrypted when the message was); '' → 'success'."""
+    if not content:
+        return "success"
+    reply: Any = create_reply(content, incoming.message)
+    reply.time = created
+    xml = reply.render()
+    if incoming.encrypted and crypto is not None:
+        return crypto.encrypt_message(xml, incoming.nonce, incoming.timestamp)
+    return xml

@@ -1,0 +1,82 @@
+"""Index build, persistence and incremental updates (hashing embedder: plumbing only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config
+from bot.embed import HashingEmbedder
+from bot.index import IndexUnusable, build_index, load_index, open_or_build, save_index
+
+
+class CountingEmbedder(HashingEmbedder):
+    """Counts how many passages were encoded, to prove unchanged ones are not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded = 0
+
+    def encode_passages(self, texts, progress=False):  # noqa: ANN001, ANN201
+        self.encoded += len(texts)
+        return super().encode_passages(texts, progress)
+
+
+def test_build_save_load_roundtrip(hashing_config: Config) -> None:
+    emb = HashingEmbedder()
+    index, report = build_index(hashing_config.knowledge.dir, emb)
+    assert report.documents == 1 and report.passages == len(index.passages) == 16
+    assert index.faiss.ntotal == 16
+    save_index(index, hashing_config.index.dir)
+    loaded = load_index(hashing_config.index.dir, emb.name)
+    assert [p.id for p in loaded.passages] == [p.id for p in index.passages]
+    assert (loaded.vectors == index.vectors).all()
+
+
+def test_noop_rebuild_embeds_nothing(hashing_config: Config) -> None:
+    emb = CountingEmbedder()
+    open_or_build(hashing_config.knowledge.dir, hashing_config.index.dir, emb)
+    assert emb.encoded == 16
+    _, report = open_or_build(hashing_config.knowledge.dir, hashing_config.index.dir, emb)
+    assert emb.encoded == 16 and report.embedded == 0 and not report.touched
+
+
+def test_changed_paragraph_reembeds_only_that_passage(hashing_config: Config) -> None:
+    emb = CountingEmbedder()
+    kdir = hashing_config.knowledge.dir
+    open_or_build(kdir, hashing_config.index.dir, emb)
+    seed = next(kdir.glob("*.txt"))
+    seed.write_text(seed.read_text(encoding="utf-8").replace("时时放心不下", "时刻放心不下"),
+                    encoding="utf-8")
+    index, report = open_or_build(kdir, hashing_config.index.dir, emb)
+    assert report.changed == [seed.name] and report.embedded == 1 and emb.encoded == 17
+    assert any("时刻放心不下" in p.text for p in index.passages)
+
+
+def test_removed_and_failed_files(hashing_config: Config) -> None:
+    emb = HashingEmbedder()
+    kdir = hashing_config.knowledge.dir
+    (kdir / "extra.txt").write_text("关于测试的通知\n一、总则\n（一）这是测试。\n", encoding="utf-8")
+    index, report = open_or_build(kdir, hashing_config.index.dir, emb)
+    assert "extra.txt" in report.added
+    (kdir / "extra.txt").unlink()
+    (kdir / "broken.txt").write_bytes(b"\x81\xff\xfe\x00\x01" * 50)
+    index, report = open_or_build(kdir, hashing_config.index.dir, emb)
+    assert report.removed == ["extra.txt"] and report.failed == ["broken.txt"]
+    assert "broken.txt" in index.files[report.failed[0]].error
+    assert {p.source for p in index.passages} == {next(kdir.glob("云工通*")).name}
+
+
+def test_corrupt_or_foreign_index_is_rebuilt(hashing_config: Config) -> None:
+    emb = HashingEmbedder()
+    idir: Path = hashing_config.index.dir
+    open_or_build(hashing_config.knowledge.dir, idir, emb)
+    with pytest.raises(IndexUnusable, match="built with model"):
+        load_index(idir, "another-model")
+    version = idir / (idir / "CURRENT").read_text().strip()
+    (version / "vectors.npy").write_bytes(b"garbage")
+    with pytest.raises(IndexUnusable, match="corrupt"):
+        load_index(idir, emb.name)
+    index, report = open_or_build(hashing_config.knowledge.dir, idir, emb)
+    assert report.embedded == 16 and len(load_index(idir, emb.name).passages) == 16

@@ -37,13 +37,18 @@ class SentenceTransformerEmbedder:
         if os.path.isdir(path):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local model must not reach for a hub
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # one "Loading weights" bar per start is only noise
         try:
             self.model = SentenceTransformer(path, device="cpu")
         except (OSError, ValueError) as exc:
             raise ModelUnavailable(f"cannot load model {cfg.name!r} from {path}: {exc}") from exc
         self.name = cfg.name
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
+            self.model, "get_sentence_embedding_dimension"
+        )
+        self.dim = int(get_dim() or 0)
         self.cfg = cfg
 
     def _encode(self, texts: list[str], prompt: str, progress: bool = False) -> np.ndarray:

@@ -19,7 +19,7 @@ import re
 import unicodedata
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import docx
@@ -28,7 +28,7 @@ from lxml import etree
 from pypdf import PdfReader
 from pypdf.errors import DependencyError
 
-from bot.parse import heading_level
+from bot.parse import TERMINAL, heading_level
 
 SUFFIXES = {".txt", ".md", ".docx", ".pdf"}
 
@@ -435,19 +435,34 @@ def _read_paragraphs(document: WordDocument) -> list[_Paragraph]:
     return out
 
 
+def _is_header_line(p: _Paragraph) -> bool:
+    """A short line that may stand above a title: 文号, issuer's red head, 签发人."""
+    text = p.text.strip()
+    return len(text) <= 40 and text[-1] not in TERMINAL and not p.marker and p.heading is None
+
+
+def _is_title(p: _Paragraph) -> bool:
+    return p.style in TITLE_STYLES
+
+
+def _is_heading_title(p: _Paragraph) -> bool:
+    return p.heading == 0 and not heading_level(p.text.strip())
+
+
 def _title_run(paragraphs: list[_Paragraph]) -> tuple[int, int]:
     """Where the title is, by style: the first run of Title paragraphs near the top, else an
-    unnumbered top-level heading there (Heading 1 is often used for the title)."""
-    top = paragraphs[:5]
-    for wanted in (lambda p: p.style in TITLE_STYLES,
-                   lambda p: p.heading == 0 and not heading_level(p.text.strip())):
-        start = next((i for i, p in enumerate(top) if wanted(p)), None)
-        if start is not None:
-            end = start
-            while end < len(paragraphs) and wanted(paragraphs[end]):
-                end += 1
-            return start, end
-    return 0, 0
+    unnumbered top-level heading above any body text (Heading 1 is often used for the title)."""
+    wanted: Callable[[_Paragraph], bool] = _is_title
+    start = next((i for i, p in enumerate(paragraphs[:5]) if _is_title(p)), None)
+    if start is None:
+        wanted = _is_heading_title
+        start = next((i for i, p in enumerate(paragraphs[:4]) if not _is_header_line(p)), None)
+        if start is None or not wanted(paragraphs[start]):
+            return 0, 0
+    end = start
+    while end < len(paragraphs) and wanted(paragraphs[end]):
+        end += 1
+    return start, end
 
 
 def _number_headings(paragraphs: list[_Paragraph]) -> None:

@@ -58,7 +58,11 @@ class RetrievalConfig:
     keyword_weight: float = _setting(0.5, "Weight of the keyword (BM25) score in the fusion.")
     dense_weight: float = _setting(0.5, "Weight of the dense (embedding) score in the fusion.")
     min_score: float = _setting(
-        0.45, "Fused score below which the bot answers 'not found' instead of guessing."
+        0.40, "Fused score below which the bot answers 'not found' instead of guessing."
+    )
+    min_keyword: float = _setting(
+        0.15, "Share of the question's keywords the best passage must contain to be an answer "
+        "(stops 工会-flavoured questions the notices do not cover from getting a stray passage)."
     )
     related_min_score: float = _setting(
         0.45, "Fused score a further hit needs to be offered as a related clause."
@@ -111,11 +115,23 @@ class WechatConfig:
 class AdminConfig:
     token: str = _setting("", "Admin login token; the admin pages are off when empty.",
                           env="ADMIN_TOKEN")
+    timezone: str = _setting("Asia/Shanghai", "Time zone of the times and dates the admin "
+                             "pages show and filter by.")
+    session_hours: float = _setting(12.0, "Hours an admin login lasts before asking again.")
+    mask_openids: bool = _setting(True, "Show openids masked (oAbc…xyz) in pages, API and CSV.")
 
 
 @dataclass(frozen=True)
 class QueryLogConfig:
     path: Path = _setting(Path("data/querylog.sqlite3"), "SQLite file of the query log.", path=True)
+    hash_openids: bool = _setting(
+        False, "Store a salted hash of each openid instead of the openid itself."
+    )
+    openid_salt: str = _setting("", "Secret salt for hash_openids; keep it stable.",
+                                env="QUERYLOG_SALT")
+    retention_days: int = _setting(
+        0, "Days a logged question is kept; older rows are deleted hourly (0: keep forever)."
+    )
 
 
 @dataclass(frozen=True)

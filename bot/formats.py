@@ -20,7 +20,7 @@ import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import docx
 from docx.document import Document as WordDocument
@@ -38,6 +38,7 @@ NS = {
     "mc": "http://schemas.openxmlformats.org/markup-compatibility/2006",
 }
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .doc/.wps: Office's pre-2007 binary format
+PROPERTIES_TITLE = "no title found in the text; using the title in the document properties"
 
 
 class UnreadableFile(ValueError):
@@ -50,7 +51,10 @@ class Extracted:
 
     text: str
     title: str = ""
-    title_from: str = ""  # where ``title`` came from, for the warning staff see
+    title_warning: str = ""  # set when ``title`` is only a guess, for staff to check
+    # False when every line is a whole paragraph (.docx), so no hard-wrap repair may join
+    # them; None lets parse_text judge. (parse_text does not take this hint yet.)
+    wrapped: bool | None = None
 
 
 def extract_text(data: bytes, suffix: str) -> Extracted:
@@ -199,6 +203,7 @@ def _int(value: str | None) -> int | None:
 
 @dataclass
 class _Style:
+    id: str
     name: str
     based_on: str | None
     num_id: str | None
@@ -214,6 +219,7 @@ def _read_styles(root: etree._Element) -> tuple[dict[str, _Style], str | None]:
         style_id = el.get(f"{W}styleId") or ""
         ppr = el.find("w:pPr", NS)
         styles[style_id] = _Style(
+            id=style_id,
             name=(_val(el, "w:name") or style_id).strip().lower(),
             based_on=_val(el, "w:basedOn"),
             num_id=_val(ppr, "w:numPr/w:numId"),
@@ -248,14 +254,24 @@ def _read_level(el: etree._Element) -> _Level:
 
 
 @dataclass
+class _Num:
+    """One list (w:num): its shared definition and what it overrides there."""
+
+    abstract: str
+    starts: dict[int, int] = field(default_factory=dict)  # w:startOverride by level
+    levels: dict[int, _Level] = field(default_factory=dict)  # whole w:lvl overrides
+
+
+@dataclass
 class _Lists:
     """Word's list numbering: level definitions, and the counters as the document proceeds."""
 
     styles: dict[str, _Style]
     abstract: dict[str, dict[int, _Level]] = field(default_factory=dict)
     style_links: dict[str, str] = field(default_factory=dict)  # abstractNum -> numbering style
-    nums: dict[str, tuple[str, dict[int, _Level], bool]] = field(default_factory=dict)
-    counters: dict[str, list[int | None]] = field(default_factory=dict)
+    nums: dict[str, _Num] = field(default_factory=dict)
+    counters: dict[str, list[int | None]] = field(default_factory=dict)  # by abstractNum
+    restarted: set[tuple[str, int]] = field(default_factory=set)  # (numId, level) seen
 
     @classmethod
     def read(cls, root: etree._Element | None, styles: dict[str, _Style]) -> _Lists:
@@ -271,51 +287,47 @@ class _Lists:
             if link:
                 lists.style_links[aid] = link
         for el in root.findall("w:num", NS):
-            aid = _val(el, "w:abstractNumId") or ""
-            overrides: dict[int, _Level] = {}
-            restarted = False
+            num = _Num(_val(el, "w:abstractNumId") or "")
             for ov in el.findall("w:lvlOverride", NS):
                 ilvl = _int(ov.get(f"{W}ilvl")) or 0
                 lvl = ov.find("w:lvl", NS)
                 start = _int(_val(ov, "w:startOverride"))
                 if lvl is not None:
-                    overrides[ilvl] = _read_level(lvl)
-                elif start is not None:
-                    overrides[ilvl] = _Level(start=start, fmt="")  # fmt filled in by levels()
-                restarted = restarted or start is not None or lvl is not None
-            lists.nums[el.get(f"{W}numId") or ""] = (aid, overrides, restarted)
+                    num.levels[ilvl] = _read_level(lvl)
+                if start is not None:
+                    num.starts[ilvl] = start
+            lists.nums[el.get(f"{W}numId") or ""] = num
         return lists
 
-    def levels(self, num_id: str) -> dict[int, _Level]:
+    def levels(self, num_id: str, depth: int = 0) -> dict[int, _Level]:
         """The level definitions of a list, after overrides and numbering-style links."""
-        aid, overrides, _ = self.nums.get(num_id, ("", {}, False))
-        levels = self.abstract.get(aid, {})
-        link = self.style_links.get(aid)
-        if not levels and link and link in self.styles:
-            linked = self.styles[link].num_id
-            if linked and linked != num_id:
-                levels = self.levels(linked)
-        merged = dict(levels)
-        for ilvl, lvl in overrides.items():
-            base = merged.get(ilvl, _Level())
-            merged[ilvl] = lvl if lvl.fmt else _Level(lvl.start, base.fmt, base.text, base.suffix,
-                                                      base.legal, base.style)
+        num = self.nums.get(num_id, _Num(""))
+        levels = self.abstract.get(num.abstract, {})
+        link = self.style_links.get(num.abstract)
+        if not levels and link in self.styles and depth < 3:
+            levels = self.levels(self.styles[link].num_id or "", depth + 1)
+        merged = {**levels, **num.levels}
+        for ilvl, start in num.starts.items():
+            merged[ilvl] = replace(merged.get(ilvl, _Level()), start=start)
         return merged
 
-    def level_for_style(self, num_id: str, style_id: str) -> int:
-        """A style-numbered paragraph's level: the one that names the style, else the first."""
-        return next((i for i, lv in self.levels(num_id).items() if lv.style == style_id), 0)
+    def level_for_style(self, num_id: str, style_ids: set[str]) -> int:
+        """A style-numbered paragraph's level: the one that names its style, else the first."""
+        return next((i for i, lv in self.levels(num_id).items() if lv.style in style_ids), 0)
 
     def marker(self, num_id: str, ilvl: int) -> str:
         """Advance this list's counter at ``ilvl`` and render its w:lvlText, e.g. "（三）"."""
         levels = self.levels(num_id)
         if ilvl not in levels:
             return ""
-        aid, _, restarted = self.nums.get(num_id, ("", {}, False))
-        # Lists that share an abstract definition continue one count unless one restarts.
-        key = f"num:{num_id}" if restarted else f"abstract:{aid}"
-        counts = self.counters.setdefault(key, [None] * 9)
+        num = self.nums.get(num_id, _Num(""))
+        # As in Word, lists sharing an abstract definition share its count; a list with a
+        # startOverride restarts that count where it first appears.
+        counts = self.counters.setdefault(num.abstract, [None] * 9)
         current = counts[ilvl]
+        if ilvl in num.starts and (num_id, ilvl) not in self.restarted:
+            self.restarted.add((num_id, ilvl))
+            current = None
         counts[ilvl] = levels[ilvl].start if current is None else current + 1
         for deeper in range(ilvl + 1, len(counts)):
             counts[deeper] = None
@@ -393,7 +405,6 @@ class _Paragraph:
     style: str  # lower-case style name
     marker: str = ""  # from Word's list numbering
     heading: int | None = None  # outline level of an unnumbered heading style
-    table: bool = False
 
 
 def _read_paragraphs(document: WordDocument) -> list[_Paragraph]:
@@ -407,7 +418,7 @@ def _read_paragraphs(document: WordDocument) -> list[_Paragraph]:
     out: list[_Paragraph] = []
     for item in _body_items(document.element.body):
         if item.tag == f"{W}tbl":
-            out += [_Paragraph(row, "", table=True) for row in _table_rows(item)]
+            out += [_Paragraph(row, "") for row in _table_rows(item)]
             continue
         ppr = item.find("w:pPr", NS)
         style_id = _val(ppr, "w:pStyle") or default_style
@@ -416,23 +427,25 @@ def _read_paragraphs(document: WordDocument) -> list[_Paragraph]:
         ilvl = _int(_val(ppr, "w:numPr/w:ilvl"))
         from_style = next((s for s in chain if s.num_id), None)
         if num_id is None and from_style:
-            num_id = from_style.num_id
+            num_id = from_style.num_id or ""
             if ilvl is None:
                 ilvl = from_style.ilvl
             if ilvl is None:
-                ilvl = lists.level_for_style(num_id or "", style_id or "")
+                ilvl = lists.level_for_style(num_id, {s.id for s in chain})
         marker = lists.marker(num_id, ilvl or 0) if num_id and num_id != "0" else ""
-        name = chain[0].name if chain else ""
-        outline = _int(_val(ppr, "w:outlineLvl"))
-        for style in chain:
-            m = HEADING_STYLE.match(style.name)
-            if outline is None and (style.outline is not None or m):
-                outline = style.outline if style.outline is not None else int(m.group(1)) - 1
         text = _paragraph_text(item)
         if text.strip():
+            outline = _int(_val(ppr, "w:outlineLvl"))
+            outline = next((o for o in [outline, *map(_outline, chain)] if o is not None), None)
             heading = outline if outline is not None and outline < 9 and not marker else None
-            out.append(_Paragraph(text, name, marker, heading))
+            out.append(_Paragraph(text, chain[0].name if chain else "", marker, heading))
     return out
+
+
+def _outline(style: _Style) -> int | None:
+    """A style's outline level: its w:outlineLvl, or N-1 for a style named Heading N."""
+    m = HEADING_STYLE.match(style.name)
+    return style.outline if style.outline is not None or not m else int(m.group(1)) - 1
 
 
 def _is_header_line(p: _Paragraph) -> bool:
@@ -512,8 +525,8 @@ def docx_text(data: bytes) -> Extracted:
     if not lines and not title:
         raise UnreadableFile("no text in the document")
     if title:
-        return Extracted("\n".join(lines), title, "the document's Title style")
-    return Extracted("\n".join(lines), _plausible_title(core_title), "the document properties")
+        return Extracted("\n".join(lines), title, wrapped=False)
+    return Extracted("\n".join(lines), _plausible_title(core_title), PROPERTIES_TITLE, False)
 
 
 # --- PDF ------------------------------------------------------------------------------------
@@ -577,4 +590,4 @@ def pdf_text(data: bytes) -> Extracted:
     if implausible(text):
         raise UnreadableFile("PDF text layer is garbled (fonts without a Unicode map): use the "
                              "original Word file")
-    return Extracted(text, _plausible_title(meta_title), "the PDF's document properties")
+    return Extracted(text, _plausible_title(meta_title), PROPERTIES_TITLE)

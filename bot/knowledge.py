@@ -12,12 +12,11 @@ import logging
 import re
 from pathlib import Path
 
-from bot.formats import SUFFIXES, UnreadableFile, decode_text, extract_text
+from bot.formats import SUFFIXES, UnreadableFile, extract_text
 from bot.parse import DOC_NO, Notice, parse_text
 
 log = logging.getLogger(__name__)
 
-TEXT_SUFFIXES = {".txt", ".md"}
 OLD_OFFICE = {".doc", ".wps"}  # binary formats staff can re-save as .docx
 
 
@@ -28,7 +27,7 @@ class KnowledgeError(ValueError):
 def skip_reason(path: Path) -> str | None:
     """Why a file is not a notice (temporary, lock, hidden, other type), or None if it is one."""
     name = path.name
-    if name.startswith((".", "~$", "~")) or name.endswith(("~", ".swp", ".tmp", ".part", "#")):
+    if name.startswith((".", "~")) or name.endswith(("~", ".swp", ".tmp", ".part", "#")):
         return "temporary, lock or hidden file"
     suffix = path.suffix.lower()
     if suffix in OLD_OFFICE:
@@ -58,14 +57,6 @@ def scan(root: Path) -> list[Path]:
     return found
 
 
-def decode(data: bytes, name: str) -> str:
-    """Bytes of a text file -> text (UTF-8, UTF-8 with BOM or GB18030/GBK)."""
-    try:
-        return decode_text(data)
-    except UnreadableFile as exc:
-        raise KnowledgeError(f"{name}: {exc}") from exc
-
-
 def title_from_name(path: Path) -> str:
     """A fallback title: the file name without a leading 文号."""
     return DOC_NO.sub("", path.stem).strip(" _-") or path.stem
@@ -93,12 +84,12 @@ def read_notice(path: Path, root: Path, data: bytes | None = None) -> Notice:
     except UnreadableFile as exc:
         raise KnowledgeError(f"{rel}: {exc}") from exc
     notice = parse_text(doc.text, rel, doc.title or title_from_name(path))
-    if doc.title and notice.title == doc.title:
-        # parse_text found no title line and took ours; say where it really came from.
-        notice.warnings = [
-            f"no title found in the text; using {doc.title_from}" if w.startswith("no title") else w
-            for w in notice.warnings
-        ]
+    untitled = [w for w in notice.warnings if w.startswith("no title")]
+    if doc.title and untitled:
+        # parse_text found no title line and took the file's own: its warning blames the name.
+        notice.warnings = [w for w in notice.warnings if w not in untitled]
+        if doc.title_warning:
+            notice.warnings.insert(0, doc.title_warning)
     if not notice.doc_no:
         m = DOC_NO.search(path.stem)
         notice.doc_no = re.sub(r"\s+", "", m.group(0)) if m else ""

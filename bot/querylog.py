@@ -8,6 +8,7 @@ recorded in ``_migrations``; an applied migration is never edited.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import sqlite3
@@ -42,6 +43,15 @@ MIGRATIONS: list[tuple[str, str]] = [
             msg_key TEXT NOT NULL DEFAULT ''
         );
         CREATE INDEX queries_time ON queries(time);
+        """,
+    ),
+    (
+        "m002_unanswered_reviews",
+        """
+        CREATE TABLE unanswered_reviews (
+            key TEXT PRIMARY KEY,
+            reviewed_at TEXT NOT NULL
+        );
         """,
     ),
 ]
@@ -94,11 +104,18 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     return applied
 
 
+def hash_openid(openid: str, salt: str) -> str:
+    """A stable pseudonym: the same worker stays one user in the stats, the openid is not kept."""
+    return "h:" + hashlib.sha256((salt + openid).encode()).hexdigest()[:24]
+
+
 class QueryLog:
     """SQLite store of QueryRecords; a failed write is logged and counted, never raised."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, openid_salt: str | None = None) -> None:
         self.path = path
+        # None stores openids as received; a string stores a salted hash instead (privacy).
+        self.openid_salt = openid_salt
         self.failures = 0
         self.writes = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="querylog")
@@ -135,6 +152,8 @@ class QueryLog:
 
     def _insert(self, record: QueryRecord) -> int | None:
         row = record.row()
+        if self.openid_salt is not None:
+            row["openid"] = hash_openid(row["openid"], self.openid_salt)
         columns = ", ".join(row)
         return self._write(
             f"INSERT INTO queries ({columns}) VALUES ({', '.join(':' + c for c in row)})", row
@@ -156,6 +175,36 @@ class QueryLog:
     async def set_delivery(self, row_id: int | None, delivery: str, error: str = "") -> None:
         if row_id is not None:
             await self._run(self._set_delivery, row_id, delivery, error)
+
+    def _delete_before(self, cutoff: str) -> int:
+        try:
+            assert self._conn is not None
+            with self._conn:
+                deleted = self._conn.execute("DELETE FROM queries WHERE time < ?", (cutoff,))
+                self._conn.execute("DELETE FROM unanswered_reviews WHERE reviewed_at < ?",
+                                   (cutoff,))
+            self.writes += 1
+            return deleted.rowcount
+        except (sqlite3.Error, AssertionError) as exc:
+            self.failures += 1
+            log.error("querylog: retention delete failed (%s)", exc)
+            return 0
+
+    async def delete_before(self, cutoff: datetime) -> int:
+        """Delete rows (and review marks) older than ``cutoff``: the retention period's end."""
+        stamp = cutoff.astimezone(UTC).isoformat(timespec="milliseconds")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._writer, self._delete_before, stamp
+        )
+
+    async def set_reviewed(self, key: str, reviewed: bool) -> None:
+        """Mark (or unmark) a group of unanswered questions as seen by staff."""
+        if reviewed:
+            await self._run(self._write, "INSERT INTO unanswered_reviews (key, reviewed_at) "
+                            "VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                            "reviewed_at = excluded.reviewed_at", (key, now_iso()))
+        else:
+            await self._run(self._write, "DELETE FROM unanswered_reviews WHERE key = ?", (key,))
 
     def add_sync(self, record: QueryRecord) -> int | None:
         return self._writer.submit(self._insert, record).result()

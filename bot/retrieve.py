@@ -87,5 +87,7 @@ class Retriever:
             Hit(index.passages[ids[i]], float(fused[i]), float(cosine[i]), float(keyword[i]))
             for i in order
         ]
-        answered = bool(hits) and hits[0].score >= cfg.min_score
+        answered = bool(hits) and hits[0].score >= cfg.min_score and (
+            mode == "dense" or hits[0].keyword >= cfg.min_keyword
+        )
         return Result(question, hits, answered)

@@ -10,19 +10,22 @@ import io
 import logging
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import docx
 import pytest
+from docx.document import Document as WordDocument
 from docx.oxml import parse_xml
 from docx.oxml.ns import qn
+from docx.oxml.xmlchemy import BaseOxmlElement
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
 from bot.formats import (
-    chinese_number,
+    PROPERTIES_TITLE,
     decode_text,
     docx_text,
     format_number,
@@ -55,8 +58,7 @@ def seed_paragraphs(notice: Notice) -> list[tuple[str, str]]:
             if not (len(block.path) == 1 and block.kind == "section"):
                 out.append(("l1", f"{top}、{block.titles[0]}"))
         out += [(heading_level(p) or "body", p) for p in block.paragraphs]
-    return out + [("issuer", notice.issuer), ("date", notice.date),
-                  ("printed", notice.printed.replace("室", "室 "))]
+    return out + [("issuer", notice.issuer), ("date", notice.date), ("printed", notice.printed)]
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Notice:
@@ -83,7 +85,7 @@ NUMBERING = f"""
 <w:abstractNum xmlns:w="{W_NS}" w:abstractNumId="90">
   <w:multiLevelType w:val="multilevel"/>
   <w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="chineseCounting"/>
-    <w:lvlText w:val="%1、"/><w:pStyle w:val="Heading1"/></w:lvl>
+    <w:pStyle w:val="Heading1"/><w:lvlText w:val="%1、"/></w:lvl>
   <w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="chineseCounting"/>
     <w:suff w:val="nothing"/><w:lvlText w:val="（%2）"/></w:lvl>
   <w:lvl w:ilvl="2"><w:start w:val="1"/><w:numFmt w:val="decimal"/>
@@ -93,7 +95,7 @@ NUMBERING = f"""
 </w:abstractNum>"""
 
 
-def add_list(document: docx.document.Document) -> str:
+def add_list(document: WordDocument) -> str:
     """Add the notice-style multilevel list (一、/（一）/1./（1）) and return its numId."""
     numbering = document.part.numbering_part.element
     first_num = numbering.find(qn("w:num"))
@@ -104,7 +106,7 @@ def add_list(document: docx.document.Document) -> str:
     return "90"
 
 
-def set_numbering(element, num_id: str, ilvl: int | None = None) -> None:
+def set_numbering(element: BaseOxmlElement, num_id: str, ilvl: int | None = None) -> None:
     """Give a paragraph (or a style) Word numbering: numPr in its pPr."""
     ilvl_xml = "" if ilvl is None else f'<w:ilvl w:val="{ilvl}"/>'
     element.get_or_add_pPr().append(parse_xml(
@@ -137,10 +139,10 @@ def make_docx(paragraphs: list[tuple[str, str]]) -> bytes:
 def test_docx_matches_txt(seed: Notice, tmp_path: Path) -> None:
     notice = write(tmp_path, "notice.docx", make_docx(seed_paragraphs(seed)))
     assert_same_passages(notice, seed)
-    assert notice.warnings == ["no title found in the text; using the document's Title style"]
+    assert notice.warnings == []  # the Title style is as good as a title line
 
 
-def test_docx_table_numbering_and_headings() -> None:
+def test_docx_table_numbering_and_headings(tmp_path: Path) -> None:
     """Table rows stay in body order; unnumbered heading styles and other list formats get the
     markers a notice would have; tracked deletions are left out."""
     document = docx.Document()
@@ -159,8 +161,8 @@ def test_docx_table_numbering_and_headings() -> None:
     set_numbering(document.add_paragraph("不得借机旅游。")._p, num_id, 3)
     document.add_paragraph("工作要求", style="Heading 1")
     p = document.add_paragraph("请各单位")
-    p._p.append(parse_xml(f'<w:del xmlns:w="{W_NS}" w:id="1" w:author="a" w:date="2024-01-01T00:00:00Z">'
-                          f"<w:r><w:delText>尽快</w:delText></w:r></w:del>"))
+    p._p.append(parse_xml(f'<w:del xmlns:w="{W_NS}" w:id="1" w:author="a">'
+                          "<w:r><w:delText>尽快</w:delText></w:r></w:del>"))
     p.add_run("按时报送。")
     buf = io.BytesIO()
     document.save(buf)
@@ -181,6 +183,52 @@ def test_docx_table_numbering_and_headings() -> None:
         "请各单位按时报送。",
     ]
     assert got.title == "关于开展职工疗休养活动的通知"
+    assert got.wrapped is False
+    notice = write(tmp_path, "x.docx", buf.getvalue())
+    assert notice.title == got.title and notice.warnings == [PROPERTIES_TITLE]
+    assert [p.section for p in notice_passages(notice)][2:] == [
+        "一（一）1", "一（一）2", "一（一）2（1）", "二", ""
+    ]
+
+
+@pytest.mark.xfail(strict=True, reason="parse_text takes short one-paragraph-per-line text for "
+                   "hard-wrapped and joins it; it needs to honour Extracted.wrapped=False")
+def test_docx_lines_stay_paragraphs(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_paragraph("各基层工会：")
+    document.add_paragraph("为丰富职工生活，现将有关事项通知如下。")
+    places = ["昆明市区", "大理古城", "丽江古城", "曲靖市区", "玉溪市区", "保山市区", "红河州府",
+              "文山州府", "普洱市区", "昭通市区"]
+    table = document.add_table(rows=len(places) + 1, cols=3)
+    for r, row in enumerate([("序号", "地点", "名额")] + [(str(i), p, "120")
+                                                          for i, p in enumerate(places, 1)]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    buf = io.BytesIO()
+    document.save(buf)
+    notice = write(tmp_path, "x.docx", buf.getvalue())
+    assert notice.blocks[0].paragraphs[:2] == ("为丰富职工生活，现将有关事项通知如下。",
+                                               "序号 | 地点 | 名额")
+
+
+def test_docx_list_restart_and_continue() -> None:
+    """Lists sharing one definition continue their count unless Word restarted one."""
+    document = docx.Document()
+    add_list(document)
+    numbering = document.part.numbering_part.element
+    numbering.append(parse_xml(
+        f'<w:num xmlns:w="{W_NS}" w:numId="91"><w:abstractNumId w:val="90"/></w:num>'))
+    numbering.append(parse_xml(
+        f'<w:num xmlns:w="{W_NS}" w:numId="92"><w:abstractNumId w:val="90"/>'
+        f'<w:lvlOverride w:ilvl="1"><w:startOverride w:val="1"/></w:lvlOverride></w:num>'))
+    for num_id, text in [("90", "甲。"), ("90", "乙。"), ("91", "丙。"), ("92", "丁。"),
+                         ("90", "戊。")]:
+        set_numbering(document.add_paragraph(text)._p, num_id, 1)
+    buf = io.BytesIO()
+    document.save(buf)
+    assert docx_text(buf.getvalue()).text.split("\n") == [
+        "（一）甲。", "（二）乙。", "（三）丙。", "（一）丁。", "（二）戊。"
+    ]
 
 
 def test_docx_heading_as_title(tmp_path: Path) -> None:
@@ -195,6 +243,7 @@ def test_docx_heading_as_title(tmp_path: Path) -> None:
     assert notice.title == "关于做好2024年春节送温暖工作的安排"
     assert notice.doc_no == "云工发〔2024〕3号"
     assert notice.addressees == "各州（市）总工会"
+    assert notice.warnings == []
 
 
 @pytest.mark.parametrize(
@@ -207,16 +256,23 @@ def test_docx_heading_as_title(tmp_path: Path) -> None:
 )
 def test_number_formats(n: int, fmt: str, want: str) -> None:
     assert format_number(n, fmt) == want
-    assert chinese_number(1) == "一"
 
 
 @pytest.mark.parametrize(
-    "data", [b"not a zip at all", b"PK\x03\x04broken", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600],
+    "data",
+    [b"not a zip at all", b"PK\x03\x04broken", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600],
     ids=["text", "broken-zip", "old-doc"],
 )
 def test_bad_docx(tmp_path: Path, data: bytes) -> None:
     with pytest.raises(KnowledgeError, match=r"^x\.docx: "):
         write(tmp_path, "x.docx", data)
+
+
+def test_docx_without_text(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    docx.Document().save(buf)
+    with pytest.raises(KnowledgeError, match="no text"):
+        write(tmp_path, "x.docx", buf.getvalue())
 
 
 # --- .pdf -----------------------------------------------------------------------------------
@@ -273,8 +329,8 @@ def test_pdf_matches_txt(seed: Notice, tmp_path: Path) -> None:
     data = make_pdf(seed_paragraphs(seed))
     notice = write(tmp_path, "notice.pdf", data)
     assert_same_passages(notice, seed)
-    texts = " ".join(p.text for p in notice_passages(notice))
-    assert "省总工会文件" not in texts and "—" not in squeeze(texts).replace("——", "")
+    texts = "\n".join(p.text for p in notice_passages(notice))
+    assert HEADER not in texts and not re.search(r"—\s*\d+\s*—", texts)
 
 
 @pytest.mark.parametrize("footer", ["— {} —", "- {} -", "第{}页", "{}", "第 {} 页 共 9 页", "{}/4"])
@@ -318,7 +374,7 @@ def encrypted_pdf() -> bytes:
      (encrypted_pdf, "password-protected PDF")],
     ids=["garbage", "truncated", "image-only", "encrypted"],
 )
-def test_bad_pdf(tmp_path: Path, make, reason: str) -> None:
+def test_bad_pdf(tmp_path: Path, make: Callable[[], bytes], reason: str) -> None:
     with pytest.raises(KnowledgeError, match=rf"^x\.pdf: {reason}"):
         write(tmp_path, "x.pdf", make())
 
@@ -328,8 +384,8 @@ def test_bad_pdf(tmp_path: Path, make, reason: str) -> None:
 
 def test_gbk_and_bom_parse_like_utf8(seed: Notice, tmp_path: Path) -> None:
     text = SEED.read_text(encoding="utf-8")
-    for name, data in [("gbk.txt", text.encode("gbk")), ("bom.txt", b"\xef\xbb\xbf" + text.encode()),
-                       ("gb18030.md", text.encode("gb18030"))]:
+    for name, data in [("gbk.txt", text.encode("gbk")), ("gb18030.md", text.encode("gb18030")),
+                       ("bom.txt", b"\xef\xbb\xbf" + text.encode())]:
         notice = write(tmp_path, name, data)
         notice.source = seed.source
         assert notice_passages(notice) == notice_passages(seed), name
@@ -353,20 +409,23 @@ def random_gbk_pairs(n: int) -> bytes:
 
 
 @pytest.mark.parametrize(
-    "data",
-    [random.Random(7).randbytes(3000),
-     random_gbk_pairs(10), random_gbk_pairs(500),
-     "这是一个测试文件，内容是中文。".encode("utf-16"),
-     "notice text saved by notepad".encode("utf-16-le"),
-     b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4,
-     "雲南省總工會關於學習宣傳貫徹重要指示精神的通知各級工會組織".encode("big5"),
-     "日本語のテキストです。東京都の会議で新しい制度について説明しました。".encode("shift_jis"),
-     "正常的UTF-8文本".encode() + b"\xff\xfe" + "后面还有".encode()],
-    ids=["random", "gbk-noise-10", "gbk-noise-500", "utf16-bom", "utf16-nobom", "binary",
-         "big5", "shift-jis", "bad-byte"],
+    ("data", "reason"),
+    [(random.Random(7).randbytes(3000), "binary"),
+     (bytes(range(0x80, 0x100)) * 8, "not UTF-8 or GBK"),
+     (random_gbk_pairs(10), "garbled"),
+     (random_gbk_pairs(500), "garbled"),
+     ("这是一个测试文件，内容是中文。".encode("utf-16"), "UTF-16"),
+     ("notice text saved by notepad".encode("utf-16-le"), "UTF-16"),
+     (b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4, "binary"),
+     ("雲南省總工會關於學習宣傳貫徹重要指示精神的通知各級工會組織".encode("big5"), "garbled"),
+     ("日本語のテキストです。東京都の会議で新しい制度について説明しました。".encode("shift_jis"),
+      "garbled"),
+     ("正常的UTF-8文本".encode() + b"\xff\xfe" + "后面还有".encode(), "offset 20")],
+    ids=["random", "high-bytes", "gbk-noise-10", "gbk-noise-500", "utf16-bom", "utf16-nobom",
+         "binary", "big5", "shift-jis", "bad-byte"],
 )
-def test_undecodable_text(tmp_path: Path, data: bytes) -> None:
-    with pytest.raises(KnowledgeError, match=r"^x\.txt: "):
+def test_undecodable_text(tmp_path: Path, data: bytes, reason: str) -> None:
+    with pytest.raises(KnowledgeError, match=rf"^x\.txt: .*{reason}"):
         write(tmp_path, "x.txt", data)
 
 

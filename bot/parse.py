@@ -274,15 +274,20 @@ def _detach_document_ending(root: Section, addressees: str) -> None:
         root.closing.append(last)
 
 
-def parse_text(text: str, source: str, fallback_title: str = "") -> Notice:
-    """Parse a notice's text into metadata and blocks; problems become warnings, not errors."""
+def parse_text(
+    text: str, source: str, fallback_title: str = "", wrapped: bool | None = None
+) -> Notice:
+    """Parse a notice's text into metadata and blocks; problems become warnings, not errors.
+
+    ``wrapped=False`` says each line is already a paragraph (docx); None lets the text tell.
+    """
     notice = Notice(source=source, title="")
     lines = clean_lines(text)
     body = _split_signature(_split_header(lines, notice), notice)
     if not notice.title:
         notice.title = fallback_title or source
         notice.warnings.append("no title found in the text; using the file name")
-    paragraphs = join_paragraphs(body)
+    paragraphs = list(body) if wrapped is False else join_paragraphs(body)
     root = _build_tree(paragraphs)
     _detach_document_ending(root, notice.addressees)
     notice.blocks = _blocks(root, (), ())

@@ -191,8 +191,6 @@ def test_docx_table_numbering_and_headings(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="parse_text takes short one-paragraph-per-line text for "
-                   "hard-wrapped and joins it; it needs to honour Extracted.wrapped=False")
 def test_docx_lines_stay_paragraphs(tmp_path: Path) -> None:
     document = docx.Document()
     document.add_paragraph("各基层工会：")

@@ -1,0 +1,80 @@
+"""`bot serve` as an operator runs it: a real process, real model, encrypted messages."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from tests import wechat_peer as peer
+from tests.conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(url: str, body: bytes | None = None) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.fixture
+def server(tmp_path: Path, knowledge_dir: Path, model_path: str) -> Iterator[str]:
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[knowledge]\ndir = "{knowledge_dir}"\n[index]\ndir = "index"\n'
+        f'[model]\nname = "{model_path}"\n[server]\nport = {port}\n'
+        f'[querylog]\npath = "q.sqlite3"\n',
+        encoding="utf-8",
+    )
+    env = dict(os.environ, WECHAT_TOKEN=peer.TOKEN, WECHAT_APPID=peer.APPID,
+               WECHAT_AES_KEY=peer.AES_KEY)
+    log = tmp_path / "serve.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "serve"],
+                                cwd=ROOT, env=env, stderr=err)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while not _ready(base):
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "server did not become ready"
+        time.sleep(0.3)
+    yield base
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, log.read_text()
+
+
+def _ready(base: str) -> bool:
+    try:
+        return request(base + "/healthz")[0] == 200
+    except OSError:
+        return False
+
+
+def test_encrypted_question_answered_by_running_service(server: str) -> None:
+    query, body = peer.envelope(peer.text_xml("职工技术技能大赛叫什么名字"), "aes")
+    status, text = request(f"{server}/wechat?{urlencode(query)}", body.encode())
+    assert status == 200
+    reply = peer.open_reply(text, query)
+    assert reply["_encrypted"] and "匠心创造 技能兴滇" in reply["Content"]
+    assert reply["Content"].endswith("（云工通〔2023〕7号）第二部分（三）")
+    bad = dict(query, signature="0" * 40)
+    assert request(f"{server}/wechat?{urlencode(bad)}", body.encode())[0] == 403
+    assert request(f"{server}/wechat?{urlencode(peer.signed_query())}", b"<xml>")[0] == 400

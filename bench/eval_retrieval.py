@@ -2,7 +2,8 @@
 
     python bench/eval_retrieval.py [--config config.toml] [--questions FILE] [--verbose]
 
-Each line of the question file: {"q": ..., "expect": [substrings] | null, "section": "二（四）" | null}.
+Each line of the question file:
+    {"q": ..., "expect": [substrings] | null, "section": "二（四）" | null}
 A hit is right when its passage contains one of the expected substrings; ``expect: null`` marks
 an out-of-scope question the bot must refuse. Prints R@1, R@3, MRR@5, the in-scope answer rate,
 out-of-scope refusals and section accuracy of the top hit.
@@ -76,13 +77,15 @@ def main() -> None:
     embedder = load_embedder(cfg.model)
     index, _ = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder)
     retriever = Retriever(index, embedder, cfg.retrieval)
-    questions = [json.loads(line) for line in open(args.questions, encoding="utf-8") if line.strip()]
+    with open(args.questions, encoding="utf-8") as f:
+        questions = [json.loads(line) for line in f if line.strip()]
     print(f"{len(questions)} questions, {len(index.passages)} passages, model {embedder.name}")
-    print(f"{'mode':<8} {'R@1':>6} {'R@3':>6} {'MRR@5':>6} {'answer':>7} {'oos-ref':>7} {'section':>7}")
+    header = ("mode", "R@1", "R@3", "MRR@5", "answer", "oos-ref", "section")
+    print(f"{header[0]:<8} " + " ".join(f"{h:>7}" for h in header[1:]))
     for mode in ("keyword", "dense", "fused"):
         m = evaluate(retriever, questions, mode, args.verbose)
-        print(f"{mode:<8} {m['R@1']:6.3f} {m['R@3']:6.3f} {m['MRR@5']:6.3f} {m['answered']:7.3f} "
-              f"{m['oos_refused']:7.3f} {m['section']:7.3f}")
+        values = (m["R@1"], m["R@3"], m["MRR@5"], m["answered"], m["oos_refused"], m["section"])
+        print(f"{mode:<8} " + " ".join(f"{v:7.3f}" for v in values))
 
 
 if __name__ == "__main__":

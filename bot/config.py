@@ -29,6 +29,13 @@ def _setting(default: Any, help: str, **kw: Any) -> Any:
 @dataclass(frozen=True)
 class KnowledgeConfig:
     dir: Path = _setting(Path("knowledge"), "Folder of notices (txt, md, docx, pdf).", path=True)
+    watch: bool = _setting(True, "Re-index automatically while `bot serve` runs.")
+    poll: bool = _setting(
+        False, "Poll the folder instead of using file-system events (network or synced shares)."
+    )
+    settle_seconds: float = _setting(
+        1.0, "A changed file is indexed only after it has not changed for this long."
+    )
 
 
 @dataclass(frozen=True)

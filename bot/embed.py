@@ -45,7 +45,8 @@ class SentenceTransformerEmbedder:
         except (OSError, ValueError) as exc:
             raise ModelUnavailable(f"cannot load model {cfg.name!r} from {path}: {exc}") from exc
         self.name = cfg.name
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        get_dim = getattr(self.model, "get_embedding_dimension", None)  # renamed in ST 6
+        get_dim = get_dim or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim() or 0)
         self.cfg = cfg
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bot.config import Config
 from bot.embed import Embedder, load_embedder
-from bot.index import BuildReport, Index, open_or_build
+from bot.index import BuildReport, Index, build_index, open_or_build, save_index
 from bot.retrieve import Result, Retriever
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,9 @@ class Engine:
         self.embedder = embedder
         self.retriever = Retriever(index, embedder, cfg.retrieval)
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")
+        self.last_report: BuildReport | None = None
+        self.reloads = 0
+        self.reload_failures = 0
 
     @classmethod
     def open(cls, cfg: Config) -> tuple[Engine, BuildReport]:
@@ -41,6 +44,29 @@ class Engine:
 
     def swap(self, index: Index) -> None:
         self.retriever = Retriever(index, self.embedder, self.cfg.retrieval)
+
+    def rebuild(self) -> BuildReport:
+        """Bring the index up to date with the folder and swap it in (runs off the loop).
+
+        Unchanged files are not re-parsed and unchanged passages not re-embedded. If saving
+        fails the new index is still served from memory; if building fails the old one stays.
+        """
+        try:
+            index, report = build_index(self.cfg.knowledge.dir, self.embedder, self.index)
+        except Exception:
+            self.reload_failures += 1
+            log.exception("engine: rebuilding the index failed; still serving the previous one")
+            raise
+        if report.touched:
+            try:
+                save_index(index, self.cfg.index.dir)
+            except OSError as exc:
+                log.error("engine: cannot save the index (%s); serving it from memory", exc)
+            self.swap(index)
+            self.reloads += 1
+            log.info("engine: reloaded: %s", report.summary())
+        self.last_report = report
+        return report
 
     def search(self, question: str) -> Result:
         return self.retriever.search(question)

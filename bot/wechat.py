@@ -71,7 +71,9 @@ def make_crypto(token: str, aes_key: str, appid: str) -> WeChatCrypto | None:
     try:
         return WeChatCrypto(token, aes_key, appid)
     except (AssertionError, ValueError) as exc:
-        raise ValueError("[wechat] encoding_aes_key must be the 43-character EncodingAESKey") from exc
+        raise ValueError(
+            "[wechat] encoding_aes_key must be the 43-character EncodingAESKey"
+        ) from exc
 
 
 def _encrypted_field(body: str) -> str:
@@ -106,7 +108,9 @@ def read_message(
         _check(signature(token, stamp, nonce, encrypt), query.get("msg_signature", ""),
                "msg_signature")
         try:
-            text = crypto.decrypt_message({"Encrypt": encrypt}, query["msg_signature"], stamp, nonce)
+            text = crypto.decrypt_message(
+                {"Encrypt": encrypt}, query["msg_signature"], stamp, nonce
+            )
         except Exception as exc:  # noqa: BLE001 - wrong key, bad padding, wrong appid...
             raise ProtocolError(400, f"cannot decrypt message: {type(exc).__name__}") from exc
     try:

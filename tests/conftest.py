@@ -32,12 +32,12 @@ def knowledge_dir(tmp_path: Path) -> Path:
     return target
 
 
-def make_config(tmp_path: Path, knowledge: Path, model: str, **sections: dict) -> Config:
-    """A Config over ``knowledge`` with index and query log under ``tmp_path``."""
+def make_config(tmp_path: Path, folder: Path, model: str, **sections: dict) -> Config:
+    """A Config over the knowledge ``folder`` with index and query log under ``tmp_path``."""
     cfg = load_config(ROOT / "config.toml")
     cfg = dataclasses.replace(
         cfg,
-        knowledge=dataclasses.replace(cfg.knowledge, dir=knowledge),
+        knowledge=dataclasses.replace(cfg.knowledge, dir=folder),
         index=dataclasses.replace(cfg.index, dir=tmp_path / "index"),
         model=dataclasses.replace(cfg.model, name=model),
         querylog=dataclasses.replace(cfg.querylog, path=tmp_path / "querylog.sqlite3"),

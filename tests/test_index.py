@@ -57,7 +57,8 @@ def test_changed_paragraph_reembeds_only_that_passage(hashing_config: Config) ->
 def test_removed_and_failed_files(hashing_config: Config) -> None:
     emb = HashingEmbedder()
     kdir = hashing_config.knowledge.dir
-    (kdir / "extra.txt").write_text("关于测试的通知\n一、总则\n（一）这是测试。\n", encoding="utf-8")
+    extra = "关于测试的通知\n一、总则\n（一）这是测试。\n"
+    (kdir / "extra.txt").write_text(extra, encoding="utf-8")
     index, report = open_or_build(kdir, hashing_config.index.dir, emb)
     assert "extra.txt" in report.added
     (kdir / "extra.txt").unlink()

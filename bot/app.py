@@ -10,6 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import views
+from bot.admin import setup_admin
 from bot.config import Config
 from bot.conversation import Conversation
 from bot.customer_service import CustomerService
@@ -27,6 +28,7 @@ from bot.keys import (
     QUERYLOG,
 )
 from bot.querylog import QueryLog
+from bot.watch import watch_ctx
 from bot.wechat import make_crypto
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CONVERSATION] = Conversation(app[CONFIG].wechat, app[ENGINE])
     yield
     if owned:
-        app[ENGINE].close()
+        await app[ENGINE].aclose()
 
 
 async def querylog_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -76,8 +78,9 @@ def create_app(cfg: Config, engine: Engine | None = None) -> web.Application:
     app[BACKGROUND] = set()
     if engine is not None:
         app[ENGINE] = engine
-    app.cleanup_ctx.extend([querylog_ctx, engine_ctx, http_ctx])
+    app.cleanup_ctx.extend([querylog_ctx, engine_ctx, http_ctx, watch_ctx])
     app.router.add_get(cfg.wechat.path, views.verify)
     app.router.add_post(cfg.wechat.path, views.receive)
     app.router.add_get("/healthz", views.healthz)
+    setup_admin(app)
     return app

@@ -56,6 +56,11 @@ class ModelConfig:
     query_prompt: str = _setting("query: ", "Prefix added to questions before encoding.")
     passage_prompt: str = _setting("passage: ", "Prefix added to passages before encoding.")
     batch_size: int = _setting(32, "Passages encoded per batch when building the index.")
+    query_batch: int = _setting(32, "Most questions encoded together in one model call.")
+    batch_wait_ms: float = _setting(
+        0.0, "Extra wait for more questions before a model call (0: batch only what queued "
+        "while the model was busy, adding no latency at low load)."
+    )
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,9 @@ finishes on the index it started with and the next one sees the new one.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
+from bot.batching import MicroBatcher
 from bot.config import Config
 from bot.embed import Embedder, load_embedder
 from bot.index import BuildReport, Index, build_index, open_or_build, save_index
@@ -25,7 +24,9 @@ class Engine:
         self.cfg = cfg
         self.embedder = embedder
         self.retriever = Retriever(index, embedder, cfg.retrieval)
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="search")
+        self.batcher: MicroBatcher[str, Result] = MicroBatcher(
+            self._search_batch, cfg.model.query_batch, cfg.model.batch_wait_ms / 1000
+        )
         self.last_report: BuildReport | None = None
         self.reloads = 0
         self.reload_failures = 0
@@ -71,12 +72,20 @@ class Engine:
     def search(self, question: str) -> Result:
         return self.retriever.search(question)
 
-    async def asearch(self, question: str) -> Result:
-        """Search in the executor: the event loop never runs the model."""
-        retriever = self.retriever  # pinned: a swap during the search does not affect it
-        return await asyncio.get_running_loop().run_in_executor(
-            self.executor, retriever.search, question
-        )
+    def _search_batch(self, questions: list[str]) -> list[Result]:
+        """One model call for all queued questions, then the (cheap) per-question ranking."""
+        retriever = self.retriever  # pinned: a swap during the batch does not affect it
+        texts = [retriever.query_text(q) for q in questions]
+        wanted = [i for i, t in enumerate(texts) if t and retriever.index.passages]
+        vectors = self.embedder.encode_queries([texts[i] for i in wanted]) if wanted else []
+        results = [Result(q.strip(), [], False) for q in questions]
+        for row, i in enumerate(wanted):
+            results[i] = retriever.search_vector(questions[i].strip(), vectors[row])
+        return results
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=False)
+    async def asearch(self, question: str) -> Result:
+        """Search off the event loop, batched with the questions that arrive with it."""
+        return await self.batcher.submit(question)
+
+    async def aclose(self) -> None:
+        await self.batcher.aclose()

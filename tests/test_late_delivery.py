@@ -69,13 +69,13 @@ async def api() -> FakeWeChatAPI:
 
 def slow_engine(config: Config, delay: float) -> Engine:
     engine, _ = Engine.open(config)
-    search = engine.retriever.search
+    encode = engine.embedder.encode_queries
 
-    def slow(question: str):  # noqa: ANN202
+    def slow(texts: list[str]):  # noqa: ANN202
         time.sleep(delay)
-        return search(question)
+        return encode(texts)
 
-    engine.retriever.search = slow  # type: ignore[method-assign]
+    engine.embedder.encode_queries = slow  # type: ignore[method-assign]
     return engine
 
 

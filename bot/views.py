@@ -20,14 +20,16 @@ from bot.keys import (
     INFLIGHT,
     QUERYLOG,
 )
+from bot.logs import LOG_EXTRA, mask_openid
+from bot.metrics import METRICS
 from bot.wechat import Incoming, ProtocolError, read_message, render_reply, verify_request
 
 log = logging.getLogger(__name__)
 
 
 def _refuse(request: web.Request, exc: ProtocolError) -> web.Response:
-    log.warning("wechat: %s %s from %s refused (%d): %s", request.method, request.path,
-                request.remote, exc.status, exc.reason)
+    log.warning("wechat: %s %s refused (%d): %s", request.method, request.path, exc.status,
+                exc.reason)
     return web.Response(status=exc.status, text=exc.reason)
 
 
@@ -44,19 +46,27 @@ async def verify(request: web.Request) -> web.Response:
 async def _read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise ProtocolError(413, f"body of {request.content_length} bytes exceeds {limit}")
-    body = await request.content.read(limit + 1)
+    body = bytearray()  # read() returns what has arrived so far: loop until EOF or over limit
+    while len(body) <= limit:
+        chunk = await request.content.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
     if len(body) > limit:
         raise ProtocolError(413, f"body exceeds {limit} bytes")
-    return body
+    return bytes(body)
 
 
 async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, int | None, int]:
     """The work done once per message: answer, then log (before any delivery is attempted)."""
     outcome = await app[CONVERSATION].respond(incoming.message)
     row_id = None
-    if outcome.record is not None:
-        outcome.record.msg_key = message_key(incoming.message)
-        row_id = await app[QUERYLOG].add(outcome.record)
+    record = outcome.record
+    if record is not None:
+        record.msg_key = message_key(incoming.message)
+        result = "error" if record.error else "answered" if record.answered else "not_found"
+        app[METRICS].questions.labels(record.msg_type, result).inc()
+        row_id = await app[QUERYLOG].add(record)
     return outcome, row_id, int(time.time())
 
 
@@ -73,14 +83,22 @@ async def _deliver_late(app: web.Application, job: asyncio.Task, openid: str) ->
     try:
         await sender.send_text(openid, outcome.reply)
     except Exception as exc:  # noqa: BLE001 - recorded for admins, never retried in a loop
-        log.error("wechat: customer-service send failed: %s", exc)
+        log.error("wechat: customer-service send to %s failed: %s", mask_openid(openid), exc)
         await app[QUERYLOG].set_delivery(row_id, "failed", f"customer service: {exc}")
         return
+    app[METRICS].cs_sent.inc()
     await app[QUERYLOG].set_delivery(row_id, "customer_service")
 
 
 async def receive(request: web.Request) -> web.Response:
     """A message from WeChat: verify, decrypt, answer once per message, reply in its mode."""
+    with request.app[METRICS].latency.time():
+        response = await _receive(request)
+    request.app[METRICS].requests.labels(str(response.status)).inc()
+    return response
+
+
+async def _receive(request: web.Request) -> web.Response:
     app = request.app
     cfg = app[CONFIG].wechat
     try:
@@ -89,6 +107,9 @@ async def receive(request: web.Request) -> web.Response:
         incoming = read_message(body, dict(request.query), cfg.token, app[CRYPTO])
     except ProtocolError as exc:
         return _refuse(request, exc)
+    message = incoming.message
+    request[LOG_EXTRA].update(msg_type=message.type, user=mask_openid(message.source or ""),
+                              encrypted=incoming.encrypted)
     job, first = app[INFLIGHT].get_or_start(
         message_key(incoming.message), lambda: _compute(app, incoming)
     )

@@ -1,0 +1,160 @@
+"""Operations: /metrics, per-request log lines, and a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.app import create_app
+from bot.config import Config
+from tests import wechat_peer as peer
+from tests.conftest import ROOT, make_config
+from tests.test_serve import free_port, request
+from tests.test_webhook import WECHAT, post
+
+
+@pytest.fixture
+def config(tmp_path: Path, knowledge_dir: Path) -> Config:
+    return make_config(tmp_path, knowledge_dir, "hashing", wechat=WECHAT,
+                       admin={"token": "admin-secret"}, metrics={"allow": ["10.1.0.0/16"]},
+                       knowledge={"watch": False})
+
+
+@pytest.fixture
+async def client(aiohttp_client, config: Config) -> TestClient:  # noqa: ANN001
+    return await aiohttp_client(create_app(config))
+
+
+def metric(text: str, name: str) -> float:
+    """The value of one sample (``name`` with its labels, as Prometheus prints it)."""
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    return float(samples[name])
+
+
+async def test_metrics_after_webhook_requests(client: TestClient) -> None:
+    await post(client, peer.text_xml("文号是多少"), "aes")
+    await post(client, peer.text_xml("明天会下雨吗"), "raw")
+    xml = peer.text_xml("文号是多少", msg_id=4242)
+    await post(client, xml, "raw")
+    await post(client, xml, "raw")  # a retry
+    query = dict(peer.signed_query(), signature="0" * 40)
+    await client.post("/wechat", params=query, data=b"<xml/>")
+    text = await (await client.get("/metrics")).text()
+    assert metric(text, 'bot_questions_total{outcome="answered",type="text"}') == 2
+    assert metric(text, 'bot_questions_total{outcome="not_found",type="text"}') == 1
+    assert metric(text, "bot_retries_deduplicated_total") == 1
+    assert metric(text, 'bot_webhook_requests_total{status="403"}') == 1
+    assert metric(text, "bot_reply_latency_seconds_count") == 5
+    assert metric(text, "bot_index_passages") == 16
+    assert metric(text, "bot_index_reload_failures_total") == 0
+    assert metric(text, "bot_index_last_reload_timestamp_seconds") > 0
+
+
+async def test_metrics_access(client: TestClient) -> None:
+    assert (await client.get("/metrics")).status == 200  # loopback
+    outside = {"X-Forwarded-For": "203.0.113.7"}
+    assert (await client.get("/metrics", headers=outside)).status == 403
+    allowed = {"X-Forwarded-For": "10.1.2.3"}
+    assert (await client.get("/metrics", headers=allowed)).status == 200
+    bearer = {**outside, "Authorization": "Bearer admin-secret"}
+    assert (await client.get("/metrics", headers=bearer)).status == 200
+    wrong = {**outside, "Authorization": "Bearer nope"}
+    assert (await client.get("/metrics", headers=wrong)).status == 403
+
+
+async def test_one_log_line_per_request_without_secrets(client: TestClient,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bot.access")
+    user = "oSecretOpenid1234567890Z"
+    query, body = peer.envelope(peer.text_xml("文号是多少", user=user), "aes")
+    resp = await client.post("/wechat", params=query, data=body)
+    request_id = resp.headers["X-Request-Id"]
+    [record] = [r for r in caplog.records if r.name == "bot.access"]
+    fields = record.fields  # type: ignore[attr-defined]
+    assert fields["request_id"] == request_id and fields["status"] == 200
+    assert fields["path"] == "/wechat" and fields["msg_type"] == "text"
+    everything = caplog.text + json.dumps(fields, ensure_ascii=False)
+    for secret in (user, query["signature"], query["msg_signature"], peer.TOKEN, peer.AES_KEY):
+        assert secret not in everything
+
+
+HARNESS = textwrap.dedent("""
+    import sys, time
+    from aiohttp import web
+    from bot.app import create_app
+    from bot.config import load_config
+    from bot.engine import Engine
+    from bot.logs import configure
+
+    cfg = load_config(sys.argv[1])
+    configure(cfg.log)
+    engine, _ = Engine.open(cfg)
+    encode = engine.embedder.encode_queries
+
+    def slow(texts):  # every answer takes 1.5 s: long enough to send SIGTERM meanwhile
+        time.sleep(1.5)
+        return encode(texts)
+
+    engine.embedder.encode_queries = slow
+    web.run_app(create_app(cfg, engine), host="127.0.0.1", port=cfg.server.port,
+                access_log=None, shutdown_timeout=cfg.server.shutdown_timeout, print=None)
+""")
+
+
+def test_sigterm_finishes_the_reply_in_flight(tmp_path: Path, knowledge_dir: Path) -> None:
+    port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[knowledge]\ndir = "{knowledge_dir}"\nwatch = false\n[index]\ndir = "index"\n'
+        f'[model]\nname = "hashing"\n[server]\nport = {port}\n[querylog]\npath = "q.sqlite3"\n'
+        f'[wechat]\nreply_budget = 4.0\n',
+        encoding="utf-8",
+    )
+    env = dict(os.environ, WECHAT_TOKEN=peer.TOKEN, WECHAT_APPID=peer.APPID,
+               WECHAT_AES_KEY=peer.AES_KEY, PYTHONPATH=str(ROOT))
+    with open(tmp_path / "serve.log", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", HARNESS, str(config)], env=env,
+                                stderr=err, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if request(base + "/healthz")[0] == 200:
+                break
+        except OSError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    query, body = peer.envelope(peer.text_xml("文号是多少"), "aes")
+    answer: dict = {}
+
+    def ask() -> None:
+        answer["status"], text = request(f"{base}/wechat?{urlencode(query)}", body.encode())
+        answer["reply"] = peer.open_reply(text, query)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    time.sleep(0.5)  # the question is being answered now
+    proc.send_signal(signal.SIGTERM)
+    thread.join(timeout=20)
+    assert proc.wait(timeout=30) == 0
+    assert answer["status"] == 200 and "云工通〔2023〕7号" in answer["reply"]["Content"]
+    rows = sqlite3.connect(tmp_path / "q.sqlite3").execute(
+        "SELECT question, delivery FROM queries").fetchall()
+    assert rows == [("文号是多少", "passive")]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(base + "/healthz", timeout=2)

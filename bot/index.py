@@ -104,7 +104,10 @@ def _collect(
     passages: list[Passage] = []
     files: dict[str, FileRecord] = {}
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    for path in scan(root) if root.is_dir() else []:
+    if not root.is_dir() or not os.access(root, os.R_OK | os.X_OK):
+        # Never read a vanished or unreadable folder as "every notice was deleted".
+        raise KnowledgeError(f"knowledge folder {root} is missing or unreadable")
+    for path in scan(root):
         rel = path.relative_to(root).as_posix()
         try:
             data = path.read_bytes()
@@ -232,7 +235,14 @@ def open_or_build(
     except IndexUnusable as exc:
         log.info("index: %s; building from scratch", exc)
         previous = None
-    index, report = build_index(knowledge_dir, embedder, previous, progress)
+    try:
+        index, report = build_index(knowledge_dir, embedder, previous, progress)
+    except KnowledgeError:
+        if previous is None:
+            raise
+        log.exception("index: cannot read the knowledge folder; serving the saved index")
+        return previous, BuildReport(documents=len(previous.files),
+                                     passages=len(previous.passages))
     if previous is None or report.touched:
         save_index(index, index_dir)
     return index, report

@@ -109,6 +109,10 @@ def hash_openid(openid: str, salt: str) -> str:
     return "h:" + hashlib.sha256((salt + openid).encode()).hexdigest()[:24]
 
 
+class QueryLogUnavailable(RuntimeError):
+    """The query log cannot be opened: the service refuses to start rather than lose questions."""
+
+
 class QueryLog:
     """SQLite store of QueryRecords; a failed write is logged and counted, never raised."""
 
@@ -121,7 +125,11 @@ class QueryLog:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="querylog")
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        self._writer.submit(self._open).result()
+        try:
+            self._writer.submit(self._open).result()
+        except (OSError, sqlite3.Error) as exc:
+            self._writer.shutdown(wait=False)
+            raise QueryLogUnavailable(f"cannot open the query log {path}: {exc}") from exc
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -25,6 +27,7 @@ from bot.metrics import METRICS
 from bot.wechat import Incoming, ProtocolError, read_message, render_reply, verify_request
 
 log = logging.getLogger(__name__)
+Logged = asyncio.Task | None  # the query-log insert of a question, giving its row id
 
 
 def _refuse(request: web.Request, exc: ProtocolError) -> web.Response:
@@ -57,37 +60,52 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, int | None, int]:
-    """The work done once per message: answer, then log (before any delivery is attempted)."""
+def background(app: web.Application, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+    """Run ``coro`` beside the reply; shutdown waits for these (nothing logged is dropped)."""
+    task = asyncio.ensure_future(coro)
+    app[BACKGROUND].add(task)
+    task.add_done_callback(app[BACKGROUND].discard)
+    return task
+
+
+async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, Logged, int]:
+    """The work done once per message: answer, and start logging it (the reply never waits for
+    the log, so a locked database cannot make WeChat time out)."""
     outcome = await app[CONVERSATION].respond(incoming.message)
-    row_id = None
+    logged = None
     record = outcome.record
     if record is not None:
         record.msg_key = message_key(incoming.message)
         result = "error" if record.error else "answered" if record.answered else "not_found"
         app[METRICS].questions.labels(record.msg_type, result).inc()
-        row_id = await app[QUERYLOG].add(record)
-    return outcome, row_id, int(time.time())
+        logged = background(app, app[QUERYLOG].add(record))
+    return outcome, logged, int(time.time())
+
+
+async def _mark(app: web.Application, logged: Logged, delivery: str, error: str = "") -> None:
+    """Record how the reply went out, once the question's row exists."""
+    if logged is not None:
+        await app[QUERYLOG].set_delivery(await logged, delivery, error)
 
 
 async def _deliver_late(app: web.Application, job: asyncio.Task, openid: str) -> None:
     """The answer missed the reply budget: send it as a customer-service message."""
-    outcome, row_id, _ = await job
+    outcome, logged, _ = await job
     if not outcome.reply:
         return
     sender = app[CUSTOMER_SERVICE]
     if sender is None:
-        log.error("wechat: answer for %s came too late and no appid/appsecret is set", openid[-4:])
-        await app[QUERYLOG].set_delivery(row_id, "failed", "late; customer service not configured")
+        log.error("wechat: answer for %s too late; no appid/appsecret", mask_openid(openid))
+        await _mark(app, logged, "failed", "late; customer service not configured")
         return
     try:
         await sender.send_text(openid, outcome.reply)
     except Exception as exc:  # noqa: BLE001 - recorded for admins, never retried in a loop
         log.error("wechat: customer-service send to %s failed: %s", mask_openid(openid), exc)
-        await app[QUERYLOG].set_delivery(row_id, "failed", f"customer service: {exc}")
+        await _mark(app, logged, "failed", f"customer service: {exc}")
         return
     app[METRICS].cs_sent.inc()
-    await app[QUERYLOG].set_delivery(row_id, "customer_service")
+    await _mark(app, logged, "customer_service")
 
 
 async def receive(request: web.Request) -> web.Response:
@@ -114,22 +132,20 @@ async def _receive(request: web.Request) -> web.Response:
         message_key(incoming.message), lambda: _compute(app, incoming)
     )
     try:
-        outcome, row_id, created = await asyncio.wait_for(asyncio.shield(job), cfg.reply_budget)
+        outcome, logged, created = await asyncio.wait_for(asyncio.shield(job), cfg.reply_budget)
     except TimeoutError:
         if first:
-            task = asyncio.create_task(_deliver_late(app, job, incoming.message.source))
-            app[BACKGROUND].add(task)
-            task.add_done_callback(app[BACKGROUND].discard)
+            background(app, _deliver_late(app, job, incoming.message.source))
         return web.Response(text="success")
     try:
         xml = render_reply(incoming, outcome.reply, app[CRYPTO], created)
     except Exception as exc:  # noqa: BLE001 - the question is logged already; record the failure
         log.exception("wechat: rendering the reply failed")
         if first:
-            await app[QUERYLOG].set_delivery(row_id, "failed", f"render: {exc!r}")
+            background(app, _mark(app, logged, "failed", f"render: {exc!r}"))
         return web.Response(text="success")
-    if first and outcome.record is not None:
-        await app[QUERYLOG].set_delivery(row_id, "passive")
+    if first:
+        background(app, _mark(app, logged, "passive"))
     return web.Response(text=xml, content_type="application/xml" if xml != "success"
                         else "text/plain")
 

@@ -44,23 +44,39 @@ async def settled(paths: set[Path], seconds: float) -> None:
         last = now
 
 
-async def watch_knowledge(engine: Engine, folder: Path, settle: float, poll: bool) -> None:
-    """Rebuild after every settled batch of changes; a failed rebuild keeps the old index."""
+async def watch_knowledge(engine: Engine, folder: Path, settle: float, poll: bool,
+                          retry: float = 5.0) -> None:
+    """Rebuild after every settled batch of changes; a failed rebuild keeps the old index.
+
+    If the folder vanishes (an unmounted share), keep serving and look again every ``retry`` s.
+    """
     builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reindex")
     loop = asyncio.get_running_loop()
     try:
-        async for changes in awatch(folder, force_polling=poll, debounce=400, step=100,
-                                    recursive=True):
-            paths = {Path(p) for _, p in changes}
-            await settled(paths, settle)
+        while True:
             try:
-                report = await loop.run_in_executor(builder, engine.rebuild)
-            except Exception:  # noqa: BLE001 - logged in rebuild; keep watching
-                continue
-            for name in report.failed:
-                log.error("watch: %s", engine.index.files[name].error)
+                async for changes in awatch(folder, force_polling=poll, debounce=400, step=100,
+                                            recursive=True):
+                    await settled({Path(p) for _, p in changes}, settle)
+                    await _rebuild(engine, loop, builder)
+            except OSError as exc:
+                log.error("watch: cannot watch %s (%s); still serving the current index", folder,
+                          exc)
+            await asyncio.sleep(retry)
+            if folder.is_dir():
+                await _rebuild(engine, loop, builder)  # catch up with what changed meanwhile
     finally:
         builder.shutdown(wait=False, cancel_futures=True)
+
+
+async def _rebuild(engine: Engine, loop: asyncio.AbstractEventLoop,
+                   builder: ThreadPoolExecutor) -> None:
+    try:
+        report = await loop.run_in_executor(builder, engine.rebuild)
+    except Exception:  # noqa: BLE001 - logged in rebuild; keep watching
+        return
+    for name in report.failed:
+        log.error("watch: %s", engine.index.files[name].error)
 
 
 async def watch_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.config import Config
 from bot.engine import Engine
+from bot.keys import BACKGROUND
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 
@@ -37,7 +38,10 @@ async def post(client: TestClient, xml: str, mode: str = "raw", **kw) -> tuple[i
     return resp.status, peer.open_reply(text, query) if resp.status == 200 else {"error": text}
 
 
-def rows(config: Config) -> list[sqlite3.Row]:
+async def rows(client: TestClient, config: Config) -> list[sqlite3.Row]:
+    """The query log once the writes started beside the replies have finished."""
+    while client.app[BACKGROUND]:
+        await asyncio.gather(*list(client.app[BACKGROUND]), return_exceptions=True)
     conn = sqlite3.connect(config.querylog.path)
     conn.row_factory = sqlite3.Row
     return conn.execute("SELECT * FROM queries ORDER BY id").fetchall()
@@ -61,7 +65,7 @@ async def test_text_answer_in_all_three_modes(client: TestClient, config: Config
     assert reply["MsgType"] == "text" and reply["ToUserName"] == "oUser1234567890abcdefXYZ"
     assert reply["FromUserName"] == peer.SERVICE
     assert len(reply["Content"].encode()) <= 2048
-    [row] = rows(config)
+    [row] = await rows(client, config)
     assert row["question"] == "文号是多少" and row["delivery"] == "passive"
     assert row["reply"] == reply["Content"]
 
@@ -80,7 +84,7 @@ async def test_bad_signature_stale_timestamp_big_body_broken_xml(client: TestCli
                    b'<!DOCTYPE x [<!ENTITY a "b">]><xml>&a;</xml>', b"<xml></xml>"):
         resp = await client.post("/wechat", params=peer.signed_query(), data=broken)
         assert resp.status == 400, broken
-    assert rows(config) == []
+    assert await rows(client, config) == []
 
 
 async def test_broken_ciphertext_and_wrong_msg_signature(client: TestClient) -> None:
@@ -166,7 +170,7 @@ async def test_retries_share_one_computation(aiohttp_client, config: Config) -> 
     assert len(created) == 1
     status, again = await post(client, xml, "raw")
     assert again["Content"] in contents and calls == 1
-    assert len(rows(config)) == 1
+    assert len(await rows(client, config)) == 1
 
 
 async def test_followups_are_per_user(aiohttp_client, tmp_path: Path,  # noqa: ANN001
@@ -198,7 +202,7 @@ async def test_question_logged_even_when_rendering_fails(client: TestClient, con
     query, body = peer.envelope(peer.text_xml("数字工会要怎么建设"), "raw")
     resp = await client.post("/wechat", params=query, data=body)
     assert resp.status == 200 and await resp.text() == "success"
-    [row] = rows(config)
+    [row] = await rows(client, config)
     assert row["question"] == "数字工会要怎么建设" and row["delivery"] == "failed"
     assert "render exploded" in row["error"]
 

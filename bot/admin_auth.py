@@ -81,9 +81,9 @@ class AdminAuth:
         """The session id of a valid, unexpired, not logged-out cookie; else None."""
         sid, _, rest = (cookie or "").partition(".")
         expires, _, signature = rest.partition(".")
-        if not (sid and expires.isdigit() and signature):
+        if not (sid and expires.isascii() and expires.isdigit() and signature):
             return None
-        if not hmac.compare_digest(signature, self._sign(f"{sid}.{expires}")):
+        if not hmac.compare_digest(signature.encode(), self._sign(f"{sid}.{expires}").encode()):
             return None
         if int(expires) < self.clock() or sid in self._revoked:
             return None

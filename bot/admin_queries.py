@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from bot.logs import mask_openid
+
 PAGE_SIZE = 50
 TRUE_WORDS = {"true", "1", "yes", "answered"}
 FALSE_WORDS = {"false", "0", "no", "unanswered"}
@@ -79,7 +81,8 @@ class Filters:
 
     def where(self, tz: tzinfo) -> tuple[str, list[Any]]:
         """SQL condition and its parameters; dates are whole days in ``tz``."""
-        clauses, params = ["1 = 1"], []
+        clauses: list[str] = ["1 = 1"]
+        params: list[Any] = []
         if self.date_from:
             clauses.append("time >= ?")
             params.append(utc_stamp(self.date_from, tz))
@@ -111,13 +114,6 @@ def utc_stamp(day: date, tz: tzinfo) -> str:
 
 def local_time(stamp: str, tz: tzinfo) -> datetime:
     return datetime.fromisoformat(stamp).astimezone(tz)
-
-
-def mask_openid(openid: str) -> str:
-    """Enough to tell users apart on one page, not enough to identify anyone."""
-    if len(openid) <= 8:
-        return openid[:2] + "…"
-    return f"{openid[:4]}…{openid[-3:]}"
 
 
 def item(row: sqlite3.Row, tz: tzinfo, mask: bool) -> dict[str, Any]:

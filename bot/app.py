@@ -51,7 +51,10 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def querylog_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[QUERYLOG] = QueryLog(app[CONFIG].querylog.path)
+    cfg = app[CONFIG].querylog
+    if cfg.hash_openids and not cfg.openid_salt:
+        log.warning("querylog: hash_openids without openid_salt; set QUERYLOG_SALT")
+    app[QUERYLOG] = QueryLog(cfg.path, cfg.openid_salt if cfg.hash_openids else None)
     yield
     app[QUERYLOG].close()
 

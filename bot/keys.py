@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import tzinfo
 
 import aiohttp
+import jinja2
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
+from bot.admin_auth import AdminAuth
 from bot.config import Config
 from bot.conversation import Conversation
 from bot.customer_service import CustomerService
@@ -24,3 +27,7 @@ CRYPTO = web.AppKey("crypto", WeChatCrypto | None)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CUSTOMER_SERVICE = web.AppKey("customer_service", CustomerService | None)
 BACKGROUND = web.AppKey("background", set[asyncio.Task])
+ADMIN_AUTH = web.AppKey("admin_auth", AdminAuth)
+ADMIN_TZ = web.AppKey("admin_tz", tzinfo)
+ADMIN_TEMPLATES = web.AppKey("admin_templates", jinja2.Environment)
+ADMIN_SESSION = web.RequestKey("admin_session", str)  # session id, or "bearer" for scripts

@@ -22,8 +22,10 @@ LOG_EXTRA = web.RequestKey("log_extra", dict)
 
 
 def mask_openid(openid: str) -> str:
-    """oAbc…xyz: enough to tell users apart in a log, not enough to message them."""
-    return f"{openid[:4]}…{openid[-3:]}" if len(openid) > 8 else "…"
+    """oAbc…xyz: enough to tell users apart in a log or page, not enough to identify anyone."""
+    if len(openid) <= 8:
+        return openid[:2] + "…"
+    return f"{openid[:4]}…{openid[-3:]}"
 
 
 class JsonFormatter(logging.Formatter):

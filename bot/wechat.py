@@ -56,10 +56,9 @@ def verify_request(
         raise ProtocolError(403, "no [wechat] token configured")
     stamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
     _check(signature(token, stamp, nonce), query.get("signature", ""), "signature")
-    try:
-        age = abs((now or time.time()) - int(stamp))
-    except ValueError:
-        raise ProtocolError(403, "timestamp is not a number") from None
+    if not (stamp.isascii() and stamp.isdigit()):  # int() would take " 1", "+1", "1_0", "１"
+        raise ProtocolError(403, "timestamp is not a number")
+    age = abs((now or time.time()) - float(stamp))  # 400 digits: inf, not an OverflowError
     if age > window:
         raise ProtocolError(403, f"timestamp {age:.0f} s away from now (window {window} s)")
 
@@ -76,6 +75,10 @@ def make_crypto(token: str, aes_key: str, appid: str) -> WeChatCrypto | None:
         ) from exc
 
 
+_TEXT_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgType", "MsgId", "Content",
+                "Recognition", "Event", "EventKey")
+
+
 def _encrypted_field(body: str) -> str:
     import xmltodict
 
@@ -89,6 +92,11 @@ def _encrypted_field(body: str) -> str:
     return value
 
 
+def _refuse_doctype(text: str) -> None:
+    if "<!DOCTYPE" in text.upper() or "<!ENTITY" in text.upper():
+        raise ProtocolError(400, "XML with a DOCTYPE or entities is not WeChat's")
+
+
 def read_message(
     body: bytes, query: dict[str, str], token: str, crypto: WeChatCrypto | None
 ) -> Incoming:
@@ -97,8 +105,7 @@ def read_message(
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError(400, "body is not UTF-8") from None
-    if "<!DOCTYPE" in text.upper() or "<!ENTITY" in text.upper():
-        raise ProtocolError(400, "XML with a DOCTYPE or entities is not WeChat's")
+    _refuse_doctype(text)
     encrypted = query.get("encrypt_type", "raw").lower() == "aes"
     if encrypted:
         if crypto is None:
@@ -113,12 +120,16 @@ def read_message(
             )
         except Exception as exc:  # noqa: BLE001 - wrong key, bad padding, wrong appid...
             raise ProtocolError(400, f"cannot decrypt message: {type(exc).__name__}") from exc
+        _refuse_doctype(text)  # the decrypted plaintext is parsed too
     try:
         message = parse_message(text)
     except Exception as exc:  # noqa: BLE001 - xmltodict/expat errors, missing MsgType...
         raise ProtocolError(400, f"malformed message XML: {type(exc).__name__}") from exc
     if message is None or not getattr(message, "source", None):
         raise ProtocolError(400, "message without FromUserName")
+    # A repeated or nested element parses to a list or dict: refuse it where we read text.
+    if any(not isinstance(message._data.get(name), str | None) for name in _TEXT_FIELDS):
+        raise ProtocolError(400, "message field is not a single text value")
     return Incoming(message, encrypted, query.get("nonce", ""), query.get("timestamp", ""))
 
 

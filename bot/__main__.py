@@ -23,7 +23,8 @@ def _open(cfg: Config, progress: bool = False):  # noqa: ANN202 - (Retriever, Bu
     from bot.retrieve import Retriever
 
     embedder = load_embedder(cfg.model)
-    index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder, progress)
+    index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder, progress,
+                                  cfg.index.type)
     return Retriever(index, embedder, cfg.retrieval), report
 
 

@@ -24,7 +24,6 @@ from bot.admin_auth import (
     COOKIE,
     AdminAuth,
     clear_session_cookie,
-    client_address,
     set_session_cookie,
 )
 from bot.admin_guard import add_security_headers, guarded, safe_next
@@ -33,6 +32,7 @@ from bot.admin_stats import bar_chart, compute_stats, page_of, unanswered_groups
 from bot.admin_upkeep import querylog_upkeep_ctx
 from bot.config import ConfigError
 from bot.keys import ADMIN_AUTH, ADMIN_SESSION, ADMIN_TEMPLATES, ADMIN_TZ, CONFIG, ENGINE, QUERYLOG
+from bot.proxy import client_address
 
 log = logging.getLogger(__name__)
 

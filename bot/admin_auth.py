@@ -107,15 +107,6 @@ class AdminAuth:
                                                     self.csrf_token(sid).encode())
 
 
-def client_address(request: web.Request) -> str:
-    """Who is trying: the peer, or the client nginx names when the peer is the local proxy."""
-    remote = request.remote or "?"
-    if remote in ("127.0.0.1", "::1"):
-        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
-        return forwarded or request.headers.get("X-Real-IP", "").strip() or remote
-    return remote
-
-
 def is_https(request: web.Request) -> bool:
     """HTTPS directly or behind nginx, which says so in X-Forwarded-Proto."""
     proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()

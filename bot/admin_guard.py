@@ -12,8 +12,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.admin_auth import BEARER, COOKIE, client_address
+from bot.admin_auth import BEARER, COOKIE
 from bot.keys import ADMIN_AUTH, ADMIN_SESSION
+from bot.proxy import client_address
 
 log = logging.getLogger(__name__)
 

@@ -41,6 +41,10 @@ class KnowledgeConfig:
 @dataclass(frozen=True)
 class IndexConfig:
     dir: Path = _setting(Path("index"), "Folder for the built index (not committed).", path=True)
+    type: str = _setting(
+        "flat", "FAISS index: flat (exact; right up to ~100k passages), hnsw or ivf (approximate, "
+        "for much larger collections)."
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,10 @@ class RetrievalConfig:
 class ServerConfig:
     host: str = _setting("127.0.0.1", "Address `bot serve` listens on.")
     port: int = _setting(8080, "Port `bot serve` listens on.")
+    trusted_proxies: list[str] = _setting(
+        [], "Networks (CIDR) besides loopback whose X-Forwarded-For is believed: where nginx "
+        "connects from (e.g. Docker's bridge 172.17.0.0/16)."
+    )
     shutdown_timeout: float = _setting(
         30.0, "Seconds a SIGTERM waits for replies in flight before the server stops."
     )

@@ -37,7 +37,8 @@ class Engine:
     def open(cls, cfg: Config) -> tuple[Engine, BuildReport]:
         """Load the model and bring the saved index up to date with the knowledge folder."""
         embedder = load_embedder(cfg.model)
-        index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder)
+        index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder,
+                                      kind=cfg.index.type)
         log.info("engine: %s", report.summary())
         return cls(cfg, embedder, index), report
 

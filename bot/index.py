@@ -13,7 +13,6 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,12 +70,37 @@ class BuildReport:
         )
 
 
+def ann_index(vectors: np.ndarray, kind: str = "flat") -> faiss.Index:
+    """The FAISS index over unit vectors (inner product = cosine).
+
+    flat is exact and fast enough for thousands of passages; hnsw and ivf trade a little
+    recall for speed on very large collections (see BENCHMARKS.md for the measured recall).
+    """
+    n, dim = vectors.shape[0], max(vectors.shape[1], 1)
+    if kind == "hnsw" and n:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = 128
+    elif kind == "ivf" and n >= 1000:
+        lists = int(4 * np.sqrt(n))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists,
+                                   faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = 16
+    elif kind in ("flat", "hnsw", "ivf"):
+        index = faiss.IndexFlatIP(dim)
+    else:
+        raise ValueError(f"[index] type must be flat, hnsw or ivf, not {kind!r}")
+    if n:
+        index.add(vectors)
+    return index
+
+
 class Index:
     """Everything a query needs, loaded once and then only read (a rebuild makes a new one)."""
 
     def __init__(
         self, model: str, passages: list[Passage], vectors: np.ndarray,
-        files: dict[str, FileRecord], built_at: str = "",
+        files: dict[str, FileRecord], built_at: str = "", kind: str = "flat",
     ) -> None:
         self.model = model
         self.passages = passages
@@ -84,9 +108,8 @@ class Index:
         self.files = files
         self.built_at = built_at or datetime.now(UTC).isoformat(timespec="seconds")
         self.dim = int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0
-        self.faiss = faiss.IndexFlatIP(max(self.dim, 1))
-        if len(passages):
-            self.faiss.add(self.vectors)
+        self.kind = kind
+        self.faiss = ann_index(self.vectors.reshape(len(passages), -1), kind)
         self.keyword = KeywordIndex([p.search_text for p in passages])
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
@@ -150,7 +173,7 @@ def _collect(
 
 def build_index(
     knowledge_dir: Path, embedder: Embedder, previous: Index | None = None,
-    progress: bool = False, on_file: Callable[[str], None] | None = None,
+    progress: bool = False, kind: str | None = None,
 ) -> tuple[Index, BuildReport]:
     """A new Index over the knowledge folder, re-embedding only passages that changed."""
     started = time.perf_counter()
@@ -168,7 +191,8 @@ def build_index(
         np.stack([known[p.content_hash] for p in passages]) if passages
         else np.zeros((0, embedder.dim), dtype=np.float32)
     )
-    index = Index(embedder.name, passages, matrix, files)
+    index = Index(embedder.name, passages, matrix, files,
+                  kind=kind or (previous.kind if previous else "flat"))
     report.documents = sum(1 for f in files.values() if f.passages)
     report.passages = len(passages)
     report.embedded = len(missing)
@@ -204,7 +228,7 @@ def save_index(index: Index, index_dir: Path) -> Path:
     return version
 
 
-def load_index(index_dir: Path, model: str) -> Index:
+def load_index(index_dir: Path, model: str, kind: str = "flat") -> Index:
     """The current index on disk; IndexUnusable says why it cannot be used as it is."""
     try:
         version = index_dir / (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
@@ -223,20 +247,21 @@ def load_index(index_dir: Path, model: str) -> Index:
         raise IndexUnusable(f"index at {index_dir} is corrupt: {exc}") from exc
     if len(passages) != manifest["count"] or vectors.shape != (len(passages), manifest["dim"]):
         raise IndexUnusable(f"index at {index_dir} is corrupt: sizes do not match the manifest")
-    return Index(model, passages, vectors, files, manifest.get("built_at", ""))
+    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind)
 
 
 def open_or_build(
-    knowledge_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False
+    knowledge_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False,
+    kind: str = "flat",
 ) -> tuple[Index, BuildReport]:
     """Load the saved index, bring it up to date with the folder, and save it if anything moved."""
     try:
-        previous: Index | None = load_index(index_dir, embedder.name)
+        previous: Index | None = load_index(index_dir, embedder.name, kind)
     except IndexUnusable as exc:
         log.info("index: %s; building from scratch", exc)
         previous = None
     try:
-        index, report = build_index(knowledge_dir, embedder, previous, progress)
+        index, report = build_index(knowledge_dir, embedder, previous, progress, kind)
     except KnowledgeError:
         if previous is None:
             raise

@@ -8,7 +8,6 @@ scrape time by a collector, so that no module needs to know about Prometheus.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Iterator
 
 from aiohttp import web
@@ -17,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.keys import CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, QUERYLOG
+from bot.proxy import client_address, in_networks
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -87,18 +87,6 @@ class AppCollector(Collector):
                                       "answered but not stored)", value=querylog.failures)
 
 
-def client_address(request: web.Request) -> str:
-    """The caller's address; behind a local reverse proxy, the address it forwarded."""
-    remote = request.remote or ""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    try:
-        if forwarded and ipaddress.ip_address(remote).is_loopback:
-            return forwarded.split(",")[-1].strip()
-    except ValueError:
-        pass
-    return remote
-
-
 def allowed(request: web.Request) -> bool:
     cfg = request.app[CONFIG]
     token = cfg.admin.token
@@ -107,12 +95,7 @@ def allowed(request: web.Request) -> bool:
         auth[7:].encode(), token.encode()
     ):
         return True
-    try:
-        address = ipaddress.ip_address(client_address(request))
-    except ValueError:
-        return False
-    networks = [ipaddress.ip_network(n, strict=False) for n in cfg.metrics.allow]
-    return address.is_loopback or any(address in n for n in networks)
+    return in_networks(client_address(request), cfg.metrics.allow)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

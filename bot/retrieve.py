@@ -69,7 +69,7 @@ class Retriever:
         k = min(cfg.candidates, len(index.passages))
         bm25, coverage = index.keyword.score(self.query_text(question))
         _, dense_ids = index.faiss.search(vector.reshape(1, -1).astype(np.float32), k)
-        keyword_ids = np.argsort(-bm25)[:k]
+        keyword_ids = np.argpartition(-bm25, k - 1)[:k] if k < len(bm25) else np.arange(k)
         ids = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], keyword_ids]))
         cosine = index.vectors[ids] @ vector
         dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)

@@ -45,7 +45,7 @@ async def settled(paths: set[Path], seconds: float) -> None:
 
 
 async def watch_knowledge(engine: Engine, folder: Path, settle: float, poll: bool,
-                          retry: float = 5.0) -> None:
+                          stop: asyncio.Event, retry: float = 5.0) -> None:
     """Rebuild after every settled batch of changes; a failed rebuild keeps the old index.
 
     If the folder vanishes (an unmounted share), keep serving and look again every ``retry`` s.
@@ -56,12 +56,14 @@ async def watch_knowledge(engine: Engine, folder: Path, settle: float, poll: boo
         while True:
             try:
                 async for changes in awatch(folder, force_polling=poll, debounce=400, step=100,
-                                            recursive=True):
+                                            recursive=True, stop_event=stop):
                     await settled({Path(p) for _, p in changes}, settle)
                     await _rebuild(engine, loop, builder)
             except OSError as exc:
                 log.error("watch: cannot watch %s (%s); still serving the current index", folder,
                           exc)
+            if stop.is_set():
+                return
             await asyncio.sleep(retry)
             if folder.is_dir():
                 await _rebuild(engine, loop, builder)  # catch up with what changed meanwhile
@@ -83,14 +85,16 @@ async def watch_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the watcher for the app's lifetime when ``[knowledge] watch`` is on."""
     cfg = app[CONFIG].knowledge
     task = None
+    stop = asyncio.Event()  # ends awatch at once on shutdown, instead of at its next timeout
     if cfg.watch and cfg.dir.is_dir():
         task = asyncio.create_task(
-            watch_knowledge(app[ENGINE], cfg.dir, cfg.settle_seconds, cfg.poll)
+            watch_knowledge(app[ENGINE], cfg.dir, cfg.settle_seconds, cfg.poll, stop)
         )
         log.info("watch: watching %s for changes", cfg.dir)
     elif cfg.watch:
         log.error("watch: knowledge folder %s does not exist; not watching", cfg.dir)
     yield
+    stop.set()
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,101 @@
+"""Latency and throughput of `bot serve` under load, against bare retrieval in the same run.
+
+    python bench/load.py [--requests 400] [--levels 1,4,16,64]
+
+Starts `bot serve` (default model, shipped knowledge/) and drives it from this separate process
+with signed, encrypted WeChat POSTs, each with its own MsgId, at each concurrency level. Then
+times the bare path in-process (question encode + search, no HTTP) and prints the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+from common import ROOT, percentile, questions, rss_mb, serve
+
+from tests import wechat_peer as peer
+
+ENV = {"WECHAT_TOKEN": peer.TOKEN, "WECHAT_APPID": peer.APPID, "WECHAT_AES_KEY": peer.AES_KEY}
+_ids = itertools.count(7_000_000_000)
+
+
+async def drive(base: str, clients: int, total: int, qs: list[str]) -> dict:
+    """``clients`` concurrent senders, ``total`` requests in all; latencies in ms."""
+    latencies: list[float] = []
+    errors = 0
+    counter = itertools.count()
+
+    async def sender(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while (i := next(counter)) < total:
+            xml = peer.text_xml(qs[i % len(qs)], user=f"oLoad{i % clients:019d}",
+                                msg_id=next(_ids))
+            query, body = peer.envelope(xml, "aes")
+            started = time.perf_counter()
+            async with session.post(f"{base}/wechat?{urlencode(query)}", data=body) as r:
+                text = await r.text()
+            latencies.append((time.perf_counter() - started) * 1000)
+            if r.status != 200 or "Encrypt" not in text:
+                errors += 1
+
+    started = time.perf_counter()
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(sender(session) for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    return {"clients": clients, "req_s": total / elapsed, "p50": percentile(latencies, 50),
+            "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
+            "errors": errors}
+
+
+def bare(qs: list[str], rounds: int) -> list[float]:
+    """Encode + search in-process, one question at a time (what one request costs at least)."""
+    from bot.config import load_config
+    from bot.engine import Engine
+
+    engine, _ = Engine.open(load_config(ROOT / "config.toml"))
+    for q in qs[:5]:
+        engine.search(q)  # warm up
+    times = []
+    for q in (qs * rounds)[: len(qs) * rounds]:
+        started = time.perf_counter()
+        engine.search(q)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--levels", default="1,4,16,64")
+    args = parser.parse_args()
+    qs = questions()
+    bare_ms = bare(qs, 3)
+    bare_p50 = percentile(bare_ms, 50)
+    print(f"bare retrieval (encode + search, in-process): p50 {bare_p50:.1f} ms, "
+          f"p99 {percentile(bare_ms, 99):.1f} ms over {len(bare_ms)} questions")
+    with tempfile.TemporaryDirectory() as tmp:
+        config = (f'[knowledge]\ndir = "{ROOT / "knowledge"}"\nwatch = false\n'
+                  f'[index]\ndir = "{ROOT / "index"}"\n[model]\ncache_dir = "{ROOT / "models"}"\n'
+                  f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n[log]\nlevel = "WARNING"\n')
+        with serve(config, Path(tmp), ENV) as (base, pid, ready):
+            print(f"bot serve ready in {ready:.1f} s; RSS {rss_mb(pid):.0f} MB")
+            asyncio.run(drive(base, 4, 40, qs))  # warm up
+            print(f"{'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+                  f"{'errors':>6} {'p50/bare':>8}")
+            for level in (int(x) for x in args.levels.split(",")):
+                r = asyncio.run(drive(base, level, args.requests, qs))
+                print(f"{r['clients']:>7} {r['req_s']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
+                      f"{r['p99']:>8.1f} {r['errors']:>6} {r['p50'] / bare_p50:>8.2f}")
+            print(f"RSS after load {rss_mb(pid):.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

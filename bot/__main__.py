@@ -43,22 +43,22 @@ def cmd_index(cfg: Config, args: argparse.Namespace) -> int:
 def check_file(path: Path) -> int:
     """Print how a notice will be parsed and cited, so staff can check it before it goes live."""
     from bot.knowledge import KnowledgeError, read_notice
-    from bot.passages import notice_passages
+    from bot.passages import outline
 
     try:
-        notice = read_notice(path.resolve(), path.resolve().parent)
+        found = outline(read_notice(path.resolve(), path.resolve().parent))
     except KnowledgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"标题: {notice.title}\n文号: {notice.doc_no or '-'}\n发文单位: {notice.issuer or '-'}")
-    print(f"成文日期: {notice.date or '-'}\n主送: {notice.addressees or '-'}")
-    print(f"印发: {notice.printed or '-'}")
-    for warning in notice.warnings:
+    for label, key in (("标题", "title"), ("文号", "doc_no"), ("发文单位", "issuer"),
+                       ("成文日期", "date"), ("主送", "addressees"), ("印发", "printed")):
+        print(f"{label}: {found[key] or '-'}")
+    for warning in found["warnings"]:
         print(f"warning: {warning}")
     print("\npassages:")
-    for p in notice_passages(notice):
-        title = f"  {p.section_title}" if p.section_title else ""
-        print(f"  [{p.section or p.kind:<8}] {len(p.text):>4} chars  {p.citation}{title}")
+    for p in found["passages"]:
+        title = f"  {p['section_title']}" if p["section_title"] else ""
+        print(f"  [{p['section'] or p['kind']:<8}] {p['chars']:>4} chars  {p['citation']}{title}")
     return 0
 
 

@@ -26,6 +26,7 @@ from bot.admin_auth import (
     clear_session_cookie,
     set_session_cookie,
 )
+from bot.admin_documents import api_document, api_documents, document_outline, documents
 from bot.admin_guard import add_security_headers, guarded, safe_next
 from bot.admin_queries import PAGE_SIZE, FilterError, Filters, detail, export_csv, item, list_page
 from bot.admin_stats import bar_chart, compute_stats, page_of, unanswered_groups
@@ -243,6 +244,14 @@ async def api_stats(request: web.Request) -> web.Response:
     return web.json_response((await _stats(request))[1])
 
 
+async def documents_page(request: web.Request) -> web.Response:
+    return render(request, "documents.html", {"docs": documents(request)})
+
+
+async def document_page(request: web.Request) -> web.Response:
+    return render(request, "document.html", {"d": await document_outline(request)})
+
+
 async def to_list(request: web.Request) -> web.Response:
     raise web.HTTPFound("/admin")
 
@@ -279,6 +288,10 @@ def setup_admin(app: web.Application) -> None:
         ("GET", r"/admin/api/queries/{id:\d{1,18}}", api_query, True),
         ("GET", "/admin/api/unanswered", api_unanswered, True),
         ("GET", "/admin/api/stats", api_stats, True),
+        ("GET", "/admin/documents", documents_page, False),
+        ("GET", "/admin/documents/{name:.+}", document_page, False),
+        ("GET", "/admin/api/documents", api_documents, True),
+        ("GET", "/admin/api/documents/{name:.+}", api_document, True),
     ]:
         r.add_route(method, path, guarded(handler, api))
     log.info("admin: pages on at /admin")

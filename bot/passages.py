@@ -126,6 +126,20 @@ def metadata_block(notice: Notice) -> Block | None:
     return Block((), (), lines, "meta")
 
 
+def outline(notice: Notice) -> dict:
+    """How a notice will be cited: metadata and one line per passage (CLI and admin page)."""
+    return {
+        "title": notice.title, "doc_no": notice.doc_no, "issuer": notice.issuer,
+        "date": notice.date, "addressees": notice.addressees, "printed": notice.printed,
+        "warnings": list(notice.warnings),
+        "passages": [
+            {"section": p.section, "kind": p.kind, "section_title": p.section_title,
+             "chars": len(p.text), "citation": p.citation}
+            for p in notice_passages(notice)
+        ],
+    }
+
+
 def notice_passages(notice: Notice) -> list[Passage]:
     """All passages of a notice, metadata first, in document order."""
     passages: list[Passage] = []

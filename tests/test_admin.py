@@ -456,3 +456,24 @@ async def test_upkeep_needs_the_querylog_first() -> None:
     app = web.Application()
     with pytest.raises(RuntimeError, match="setup_admin"):
         await admin_upkeep.querylog_upkeep_ctx(app).__anext__()
+
+
+# --- documents -------------------------------------------------------------------------------
+
+async def test_documents_view_lists_files_errors_and_outline(client: TestClient,
+                                                             config: Config) -> None:
+    ok = {"Authorization": f"Bearer {TOKEN}"}
+    assert (await client.get("/admin/api/documents")).status == 401
+    docs = (await (await client.get("/admin/api/documents", headers=ok)).json())["documents"]
+    [seed] = docs
+    assert seed["file"] == SOURCE and seed["doc_no"] == "云工通〔2023〕7号"
+    assert seed["passages"] == 16 and seed["error"] == ""
+    outline = await (await client.get(f"/admin/api/documents/{SOURCE}", headers=ok)).json()
+    assert outline["title"] == TITLE and outline["date"] == "2023年5月1日"
+    assert [p["section"] for p in outline["passages"]][2:5] == ["一（一）", "一（二）", "一（三）"]
+    assert (await client.get("/admin/api/documents/..%2Fconfig.toml", headers=ok)).status == 404
+    await login(client)
+    html = await (await client.get("/admin/documents")).text()
+    assert TITLE in html and "云工通〔2023〕7号" in html
+    html = await (await client.get(f"/admin/documents/{SOURCE}")).text()
+    assert "第二部分（四）" in html and "切实履行维权服务基本职责" in html

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -22,8 +19,8 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.config import Config
 from tests import wechat_peer as peer
-from tests.conftest import ROOT, make_config
-from tests.test_serve import free_port, request
+from tests.conftest import make_config
+from tests.test_serve import request, start
 from tests.test_webhook import WECHAT, post
 
 
@@ -116,29 +113,10 @@ HARNESS = textwrap.dedent("""
 
 
 def test_sigterm_finishes_the_reply_in_flight(tmp_path: Path, knowledge_dir: Path) -> None:
-    port = free_port()
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[knowledge]\ndir = "{knowledge_dir}"\nwatch = false\n[index]\ndir = "index"\n'
-        f'[model]\nname = "hashing"\n[server]\nport = {port}\n[querylog]\npath = "q.sqlite3"\n'
-        f'[wechat]\nreply_budget = 4.0\n',
-        encoding="utf-8",
-    )
-    env = dict(os.environ, WECHAT_TOKEN=peer.TOKEN, WECHAT_APPID=peer.APPID,
-               WECHAT_AES_KEY=peer.AES_KEY, PYTHONPATH=str(ROOT))
-    with open(tmp_path / "serve.log", "w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", HARNESS, str(config)], env=env,
-                                stderr=err, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if request(base + "/healthz")[0] == 200:
-                break
-        except OSError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.2)
+    config = (f'[knowledge]\ndir = "{knowledge_dir}"\nwatch = false\n[index]\ndir = "index"\n'
+              f'[model]\nname = "hashing"\n[querylog]\npath = "q.sqlite3"\n'
+              f'[wechat]\nreply_budget = 4.0\n')
+    proc, base = start(tmp_path, config, ["-c", HARNESS, "{config}"])
     query, body = peer.envelope(peer.text_xml("文号是多少"), "aes")
     answer: dict = {}
 

@@ -34,31 +34,35 @@ def request(url: str, body: bytes | None = None) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-@pytest.fixture
-def server(tmp_path: Path, knowledge_dir: Path, model_path: str) -> Iterator[str]:
+def start(tmp_path: Path, config_text: str, command: list[str]) -> tuple[subprocess.Popen, str]:
+    """Run python ``command`` ("{config}" stands for the config file) with the WeChat secrets
+    in the environment, and wait until /healthz says ready."""
     port = free_port()
     config = tmp_path / "config.toml"
-    config.write_text(
-        f'[knowledge]\ndir = "{knowledge_dir}"\n[index]\ndir = "index"\n'
-        f'[model]\nname = "{model_path}"\n[server]\nport = {port}\n'
-        f'[querylog]\npath = "q.sqlite3"\n',
-        encoding="utf-8",
-    )
+    config.write_text(config_text + f"[server]\nport = {port}\n", encoding="utf-8")
     env = dict(os.environ, WECHAT_TOKEN=peer.TOKEN, WECHAT_APPID=peer.APPID,
-               WECHAT_AES_KEY=peer.AES_KEY)
+               WECHAT_AES_KEY=peer.AES_KEY, PYTHONPATH=str(ROOT))
     log = tmp_path / "serve.log"
     with open(log, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "serve"],
-                                cwd=ROOT, env=env, stderr=err)
+        args = [str(config) if arg == "{config}" else arg for arg in command]
+        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stderr=err)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while not _ready(base):
         assert proc.poll() is None, log.read_text()
         assert time.monotonic() < deadline, "server did not become ready"
-        time.sleep(0.3)
+        time.sleep(0.2)
+    return proc, base
+
+
+@pytest.fixture
+def server(tmp_path: Path, knowledge_dir: Path, model_path: str) -> Iterator[str]:
+    config = (f'[knowledge]\ndir = "{knowledge_dir}"\n[index]\ndir = "index"\n'
+              f'[model]\nname = "{model_path}"\n[querylog]\npath = "q.sqlite3"\n')
+    proc, base = start(tmp_path, config, ["-m", "bot", "--config", "{config}", "serve"])
     yield base
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0, log.read_text()
+    assert proc.wait(timeout=30) == 0, (tmp_path / "serve.log").read_text()
 
 
 def _ready(base: str) -> bool:

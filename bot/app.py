@@ -69,8 +69,9 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
         if cfg.appid and cfg.appsecret else None
     )
     yield
-    if app[BACKGROUND]:
-        await asyncio.wait(app[BACKGROUND], timeout=10)
+    pending: set[asyncio.Task] = app[BACKGROUND]
+    if pending:
+        await asyncio.wait(pending, timeout=10)
     await session.close()
 
 

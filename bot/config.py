@@ -189,6 +189,12 @@ class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file and the key."""
 
 
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def _section(cls: type, raw: dict[str, Any], base: Path, where: str) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(known))
@@ -196,18 +202,18 @@ def _section(cls: type, raw: dict[str, Any], base: Path, where: str) -> Any:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
     values: dict[str, Any] = {}
     for name, f in known.items():
-        value = raw.get(name, f.default if f.default is not dataclasses.MISSING
-                        else f.default_factory())  # type: ignore[misc]
+        default = _default(f)
+        value = raw.get(name, default)
         env = f.metadata.get("env")
         if env and os.environ.get(env):
             value = os.environ[env]
         if f.metadata.get("path"):
             value = (base / Path(value)).resolve()
-        elif isinstance(f.default, bool | int | float | str) and not isinstance(
-            value, type(f.default)
-        ) and not (isinstance(f.default, float) and isinstance(value, int)):
-            raise ConfigError(f"{where}.{name}: expected {type(f.default).__name__}, got {value!r}")
-        values[name] = type(f.default)(value) if isinstance(f.default, float) else value
+        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif type(value) is not type(default):
+            raise ConfigError(f"{where}.{name}: expected {type(default).__name__}, got {value!r}")
+        values[name] = value
     return cls(**values)
 
 
@@ -228,7 +234,7 @@ def load_config(path: str | Path | None = None) -> Config:
     if unknown:
         raise ConfigError(f"{chosen}: unknown section(s) {', '.join(unknown)}")
     parts = {
-        name: _section(f.default_factory, raw.get(name, {}), base, f"{chosen}: [{name}]")  # type: ignore[misc]
+        name: _section(type(_default(f)), raw.get(name, {}), base, f"{chosen}: [{name}]")
         for name, f in sections.items()
     }
     return Config(**parts)
@@ -238,7 +244,6 @@ def settings_help() -> list[tuple[str, str, Any, str]]:
     """(section, key, default, help) for every setting: the source of the config reference."""
     rows = []
     for sec in dataclasses.fields(Config):
-        for f in dataclasses.fields(sec.default_factory):  # type: ignore[arg-type]
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            rows.append((sec.name, f.name, default, f.metadata["help"]))
+        for f in dataclasses.fields(_default(sec)):
+            rows.append((sec.name, f.name, _default(f), f.metadata["help"]))
     return rows

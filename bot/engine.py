@@ -81,8 +81,10 @@ class Engine:
         retriever = self.retriever  # pinned: a swap during the batch does not affect it
         texts = [retriever.query_text(q) for q in questions]
         wanted = [i for i, t in enumerate(texts) if t and retriever.index.passages]
-        vectors = self.embedder.encode_queries([texts[i] for i in wanted]) if wanted else []
         results = [Result(q.strip(), [], False) for q in questions]
+        if not wanted:
+            return results
+        vectors = self.embedder.encode_queries([texts[i] for i in wanted])
         for row, i in enumerate(wanted):
             results[i] = retriever.search_vector(questions[i].strip(), vectors[row])
         return results

@@ -77,15 +77,16 @@ def ann_index(vectors: np.ndarray, kind: str = "flat") -> faiss.Index:
     recall for speed on very large collections (see BENCHMARKS.md for the measured recall).
     """
     n, dim = vectors.shape[0], max(vectors.shape[1], 1)
+    index: faiss.Index
     if kind == "hnsw" and n:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efSearch = 128
     elif kind == "ivf" and n >= 1000:
         lists = int(4 * np.sqrt(n))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists,
-                                   faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-        index.nprobe = 16
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        ivf.train(vectors)
+        ivf.nprobe = 16
+        index = ivf
     elif kind in ("flat", "hnsw", "ivf"):
         index = faiss.IndexFlatIP(dim)
     else:

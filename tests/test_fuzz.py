@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import xmltodict
-from aiohttp import ClientError
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import ClientError, ClientSession
+from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wechatpy.crypto.base import WeChatCipher
@@ -448,21 +448,22 @@ class ErrorLog(logging.Handler):
 
 
 class Webhook:
-    """The app on a loopback test server in a private event loop, driven from sync code.
+    """The app on a loopback port in a private event loop, driven from sync code.
 
     Hypothesis cannot run async test functions, so each request runs the loop until done.
+    A plain ClientSession, not aiohttp's TestClient: that one keeps every response until it
+    closes, which over thousands of requests looks like a leak in the app.
     """
 
     def __init__(self, cfg: Config) -> None:
-        self.path = cfg.wechat.path
         self.loop = asyncio.new_event_loop()
-        self.client: TestClient = self.loop.run_until_complete(self._start(cfg))
+        self.server = TestServer(create_app(cfg))
+        self.session = self.loop.run_until_complete(self._start())
+        self.url = self.server.make_url(cfg.wechat.path)
 
-    @staticmethod
-    async def _start(cfg: Config) -> TestClient:
-        client = TestClient(TestServer(create_app(cfg)))
-        await client.start_server()
-        return client
+    async def _start(self) -> ClientSession:
+        await self.server.start_server()
+        return ClientSession()
 
     def send(self, probe: Probe) -> tuple[int, str]:
         """(status, text); a connection the server cut shows as status 0."""
@@ -473,15 +474,16 @@ class Webhook:
         if probe.chunk and probe.method == "POST":
             data = _pieces(probe.body, probe.chunk)
         try:
-            async with self.client.request(probe.method, self.path, params=list(probe.query),
-                                           data=data) as resp:
+            async with self.session.request(probe.method, self.url, params=list(probe.query),
+                                            data=data) as resp:
                 return resp.status, await resp.text(errors="replace")
         except ClientError as exc:
             return 0, f"{type(exc).__name__}: {exc}"
 
     def close(self) -> None:
         try:
-            self.loop.run_until_complete(self.client.close())
+            self.loop.run_until_complete(self.session.close())
+            self.loop.run_until_complete(self.server.close())
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.run_until_complete(self.loop.shutdown_default_executor())
         finally:

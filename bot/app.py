@@ -54,7 +54,8 @@ async def querylog_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG].querylog
     if cfg.hash_openids and not cfg.openid_salt:
         log.warning("querylog: hash_openids without openid_salt; set QUERYLOG_SALT")
-    app[QUERYLOG] = QueryLog(cfg.path, cfg.openid_salt if cfg.hash_openids else None)
+    app[QUERYLOG] = QueryLog(cfg.path, cfg.openid_salt if cfg.hash_openids else None,
+                             cfg.busy_timeout)
     yield
     app[QUERYLOG].close()
 

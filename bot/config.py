@@ -166,6 +166,9 @@ class QueryLogConfig:
     )
     openid_salt: str = _setting("", "Secret salt for hash_openids; keep it stable.",
                                 env="QUERYLOG_SALT")
+    busy_timeout: float = _setting(
+        5.0, "Seconds a write waits for a locked database before it is counted as failed."
+    )
     retention_days: int = _setting(
         0, "Days a logged question is kept; older rows are deleted hourly (0: keep forever)."
     )

@@ -116,10 +116,12 @@ class QueryLogUnavailable(RuntimeError):
 class QueryLog:
     """SQLite store of QueryRecords; a failed write is logged and counted, never raised."""
 
-    def __init__(self, path: Path, openid_salt: str | None = None) -> None:
+    def __init__(self, path: Path, openid_salt: str | None = None,
+                 busy_timeout: float = 5.0) -> None:
         self.path = path
         # None stores openids as received; a string stores a salted hash instead (privacy).
         self.openid_salt = openid_salt
+        self.busy_timeout = busy_timeout
         self.failures = 0
         self.writes = 0
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="querylog")
@@ -133,7 +135,7 @@ class QueryLog:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across crashes, fewer fsyncs
         applied = migrate(conn)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from bot.config import Config
-from bot.keys import ENGINE
+from bot.keys import BACKGROUND, ENGINE, QUERYLOG
 from bot.knowledge import KnowledgeError
 from tests import wechat_peer as peer
 from tests.conftest import ROOT, make_config
@@ -90,3 +93,34 @@ def test_refuses_to_start_with_a_one_line_reason(tmp_path: Path, knowledge_dir: 
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last, done.stderr
+
+
+async def test_locked_query_log_never_delays_or_loses_silently(aiohttp_client,  # noqa: ANN001
+                                                               tmp_path: Path,
+                                                               knowledge_dir: Path) -> None:
+    cfg = make_config(tmp_path, knowledge_dir, "hashing", wechat=WECHAT,
+                      knowledge={"watch": False}, querylog={"busy_timeout": 0.3})
+    client = await aiohttp_client(create_app(cfg))
+    locker = sqlite3.connect(cfg.querylog.path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # e.g. a backup or a stuck admin tool
+    try:
+        started = time.monotonic()
+        assert "云工通〔2023〕7号" in await answer(client)
+        assert time.monotonic() - started < 0.3  # the reply did not wait for the log
+        await drain(client)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    querylog = client.app[QUERYLOG]
+    assert querylog.failures >= 1  # counted (and logged), exposed in /metrics
+    text = await (await client.get("/metrics")).text()
+    assert f"bot_querylog_write_failures_total {float(querylog.failures)}" in text
+    assert "云工通〔2023〕7号" in await answer(client)
+    await drain(client)
+    rows = sqlite3.connect(cfg.querylog.path).execute("SELECT question FROM queries").fetchall()
+    assert rows == [("文号是多少",)]
+
+
+async def drain(client: TestClient) -> None:
+    while client.app[BACKGROUND]:
+        await asyncio.gather(*list(client.app[BACKGROUND]), return_exceptions=True)

@@ -457,13 +457,14 @@ class Webhook:
 
     def __init__(self, cfg: Config) -> None:
         self.loop = asyncio.new_event_loop()
-        self.server = TestServer(create_app(cfg))
-        self.session = self.loop.run_until_complete(self._start())
+        self.server, self.session = self.loop.run_until_complete(self._start(cfg))
         self.url = self.server.make_url(cfg.wechat.path)
 
-    async def _start(self) -> ClientSession:
-        await self.server.start_server()
-        return ClientSession()
+    @staticmethod
+    async def _start(cfg: Config) -> tuple[TestServer, ClientSession]:
+        server = TestServer(create_app(cfg))
+        await server.start_server()
+        return server, ClientSession()
 
     def send(self, probe: Probe) -> tuple[int, str]:
         """(status, text); a connection the server cut shows as status 0."""

@@ -20,6 +20,7 @@ from bot.synonyms import Synonyms
 
 Mode = Literal["fused", "dense", "keyword"]
 DENSE_FLOOR, DENSE_CEIL = 0.80, 0.92
+MAX_QUESTION = 300
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,12 @@ class Retriever:
         self.synonyms = Synonyms.load(cfg.synonyms)
 
     def query_text(self, question: str) -> str:
-        """What is actually searched: the question with official terms for everyday words."""
-        return self.synonyms.expand(question.strip())
+        """What is actually searched: the question with official terms for everyday words.
+
+        Only the first MAX_QUESTION characters count: a real question is short, and jieba's
+        time grows with the square of an unbroken run of text (a 60 KB message took 4 s).
+        """
+        return self.synonyms.expand(question.strip()[:MAX_QUESTION])
 
     def search(self, question: str, mode: Mode = "fused") -> Result:
         question = question.strip()

@@ -61,6 +61,9 @@ def verify_request(
     age = abs((now or time.time()) - float(stamp))  # 400 digits: inf, not an OverflowError
     if age > window:
         raise ProtocolError(403, f"timestamp {age:.0f} s away from now (window {window} s)")
+    if not (nonce.isascii() and nonce.isalnum() and len(nonce) <= 64):
+        # The nonce is echoed into the encrypted reply; WeChat's are digits.
+        raise ProtocolError(400, "nonce must be letters and digits")
 
 
 def make_crypto(token: str, aes_key: str, appid: str) -> WeChatCrypto | None:

@@ -211,3 +211,14 @@ async def test_healthz(client: TestClient) -> None:
     resp = await client.get("/healthz")
     data = await resp.json()
     assert resp.status == 200 and data["ready"] and data["passages"] == 16
+
+
+async def test_huge_question_answered_quickly(client: TestClient) -> None:
+    started = time.monotonic()
+    status, reply = await post(client, peer.text_xml("工" * 21000), "raw")
+    assert status == 200 and reply["Content"] and time.monotonic() - started < 2.0
+
+
+async def test_nonce_must_be_alphanumeric(client: TestClient) -> None:
+    query, body = peer.envelope(peer.text_xml("文号是多少"), "raw", nonce="a]]>b")
+    assert (await client.post("/wechat", params=query, data=body)).status == 400

@@ -55,12 +55,16 @@ async def drive(base: str, clients: int, total: int, qs: list[str]) -> dict:
             "errors": errors}
 
 
-def bare(qs: list[str], rounds: int) -> list[float]:
+def bare(qs: list[str], rounds: int, quantize: bool) -> list[float]:
     """Encode + search in-process, one question at a time (what one request costs at least)."""
+    import dataclasses
+
     from bot.config import load_config
     from bot.engine import Engine
 
-    engine, _ = Engine.open(load_config(ROOT / "config.toml"))
+    cfg = load_config(ROOT / "config.toml")
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, quantize=quantize))
+    engine, _ = Engine.open(cfg)
     for q in qs[:5]:
         engine.search(q)  # warm up
     times = []
@@ -75,15 +79,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--levels", default="1,4,16,64")
+    parser.add_argument("--quantize", action="store_true", help="[model] quantize = true")
     args = parser.parse_args()
     qs = questions()
-    bare_ms = bare(qs, 3)
+    bare_ms = bare(qs, 3, args.quantize)
     bare_p50 = percentile(bare_ms, 50)
     print(f"bare retrieval (encode + search, in-process): p50 {bare_p50:.1f} ms, "
           f"p99 {percentile(bare_ms, 99):.1f} ms over {len(bare_ms)} questions")
     with tempfile.TemporaryDirectory() as tmp:
         config = (f'[knowledge]\ndir = "{ROOT / "knowledge"}"\nwatch = false\n'
-                  f'[index]\ndir = "{ROOT / "index"}"\n[model]\ncache_dir = "{ROOT / "models"}"\n'
+                  f'[index]\ndir = "{Path(tmp) / "index"}"\n'
+                  f'[model]\ncache_dir = "{ROOT / "models"}"\n'
+                  f'quantize = {str(args.quantize).lower()}\n'
                   f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n[log]\nlevel = "WARNING"\n')
         with serve(config, Path(tmp), ENV) as (base, pid, ready):
             print(f"bot serve ready in {ready:.1f} s; RSS {rss_mb(pid):.0f} MB")

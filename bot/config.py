@@ -59,6 +59,10 @@ class ModelConfig:
     )
     query_prompt: str = _setting("query: ", "Prefix added to questions before encoding.")
     passage_prompt: str = _setting("passage: ", "Prefix added to passages before encoding.")
+    quantize: bool = _setting(
+        False, "Run the model's linear layers in int8 (about 2x faster on CPU; embeddings move "
+        "slightly, so the index is rebuilt when this changes)."
+    )
     batch_size: int = _setting(32, "Passages encoded per batch when building the index.")
     query_batch: int = _setting(32, "Most questions encoded together in one model call.")
     batch_wait_ms: float = _setting(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from typing import Protocol
+import warnings
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -51,7 +52,9 @@ class SentenceTransformerEmbedder:
         except Exception as exc:  # noqa: BLE001 - hub errors, missing files, bad configs...
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelUnavailable(f"cannot load model {cfg.name!r} from {path}: {first}") from exc
-        self.name = cfg.name
+        self.name = cfg.name + ("+int8" if cfg.quantize else "")  # the index records it
+        if cfg.quantize:
+            self.model = quantize(self.model)
         get_dim = getattr(self.model, "get_embedding_dimension", None)  # renamed in ST 6
         get_dim = get_dim or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim() or 0)
@@ -73,6 +76,19 @@ class SentenceTransformerEmbedder:
 
     def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, self.cfg.passage_prompt, progress)
+
+
+def quantize(model: Any) -> Any:
+    """int8 dynamic quantization of the linear layers: about 2x faster on CPU (BENCHMARKS.md).
+
+    torch marks this API deprecated in favour of torchao; it still works and needs nothing more.
+    """
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 class HashingEmbedder:

@@ -68,6 +68,13 @@ def background(app: web.Application, coro: Coroutine[Any, Any, Any]) -> asyncio.
     return task
 
 
+async def drain(app: web.Application) -> None:
+    """Wait until the work started beside replies (query-log writes, late sends) is done."""
+    pending: set[asyncio.Task] = app[BACKGROUND]
+    while pending:
+        await asyncio.gather(*list(pending), return_exceptions=True)
+
+
 async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, Logged, int]:
     """The work done once per message: answer, and start logging it (the reply never waits for
     the log, so a locked database cannot make WeChat time out)."""

@@ -19,8 +19,9 @@ from bot.admin_auth import AdminAuth, LoginGuard
 from bot.admin_stats import group_id, percentile, question_key
 from bot.app import create_app
 from bot.config import Config
-from bot.keys import ADMIN_AUTH, BACKGROUND, QUERYLOG
+from bot.keys import ADMIN_AUTH, QUERYLOG
 from bot.querylog import QueryLog, QueryRecord, hash_openid
+from bot.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_webhook import WECHAT, post
@@ -49,8 +50,7 @@ async def login(client: TestClient) -> None:
 
 async def settle(client: TestClient) -> None:
     """Wait for the query-log writes the webhook started beside its replies."""
-    while client.server.app[BACKGROUND]:
-        await asyncio.gather(*list(client.server.app[BACKGROUND]), return_exceptions=True)
+    await drain(client.server.app)
 
 
 def csrf_of(html: str) -> str:

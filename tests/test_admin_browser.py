@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.config import Config
-from bot.keys import BACKGROUND
+from bot.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_webhook import WECHAT
@@ -58,10 +58,7 @@ class BackgroundServer:
 
     def settle(self) -> None:
         """Wait for the query-log writes the webhook started beside its replies."""
-        async def drain() -> None:
-            while self.app[BACKGROUND]:
-                await asyncio.gather(*list(self.app[BACKGROUND]), return_exceptions=True)
-        asyncio.run_coroutine_threadsafe(drain(), self.loop).result(timeout=60)
+        asyncio.run_coroutine_threadsafe(drain(self.app), self.loop).result(timeout=60)
 
     def __exit__(self, *exc: object) -> None:
         asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(timeout=60)

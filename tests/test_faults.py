@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sqlite3
 import subprocess
@@ -15,8 +14,9 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from bot.config import Config
-from bot.keys import BACKGROUND, ENGINE, QUERYLOG
+from bot.keys import ENGINE, QUERYLOG
 from bot.knowledge import KnowledgeError
+from bot.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import ROOT, make_config
 from tests.test_webhook import WECHAT, post
@@ -107,7 +107,7 @@ async def test_locked_query_log_never_delays_or_loses_silently(aiohttp_client,  
         started = time.monotonic()
         assert "云工通〔2023〕7号" in await answer(client)
         assert time.monotonic() - started < 0.3  # the reply did not wait for the log
-        await drain(client)
+        await drain(client.app)
     finally:
         locker.execute("ROLLBACK")
         locker.close()
@@ -116,11 +116,6 @@ async def test_locked_query_log_never_delays_or_loses_silently(aiohttp_client,  
     text = await (await client.get("/metrics")).text()
     assert f"bot_querylog_write_failures_total {float(querylog.failures)}" in text
     assert "云工通〔2023〕7号" in await answer(client)
-    await drain(client)
+    await drain(client.app)
     rows = sqlite3.connect(cfg.querylog.path).execute("SELECT question FROM queries").fetchall()
     assert rows == [("文号是多少",)]
-
-
-async def drain(client: TestClient) -> None:
-    while client.app[BACKGROUND]:
-        await asyncio.gather(*list(client.app[BACKGROUND]), return_exceptions=True)

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.config import Config
 from bot.engine import Engine
-from bot.keys import BACKGROUND
+from bot.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 
@@ -40,8 +40,7 @@ async def post(client: TestClient, xml: str, mode: str = "raw", **kw) -> tuple[i
 
 async def rows(client: TestClient, config: Config) -> list[sqlite3.Row]:
     """The query log once the writes started beside the replies have finished."""
-    while client.app[BACKGROUND]:
-        await asyncio.gather(*list(client.app[BACKGROUND]), return_exceptions=True)
+    await drain(client.app)
     conn = sqlite3.connect(config.querylog.path)
     conn.row_factory = sqlite3.Row
     return conn.execute("SELECT * FROM queries ORDER BY id").fetchall()

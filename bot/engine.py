@@ -77,17 +77,8 @@ class Engine:
         return self.retriever.search(question)
 
     def _search_batch(self, questions: list[str]) -> list[Result]:
-        """One model call for all queued questions, then the (cheap) per-question ranking."""
-        retriever = self.retriever  # pinned: a swap during the batch does not affect it
-        texts = [retriever.query_text(q) for q in questions]
-        wanted = [i for i, t in enumerate(texts) if t and retriever.index.passages]
-        results = [Result(q.strip(), [], False) for q in questions]
-        if not wanted:
-            return results
-        vectors = self.embedder.encode_queries([texts[i] for i in wanted])
-        for row, i in enumerate(wanted):
-            results[i] = retriever.search_vector(questions[i].strip(), vectors[row])
-        return results
+        # self.retriever is read once: a swap during the batch does not affect it.
+        return self.retriever.search_many(questions)
 
     async def asearch(self, question: str) -> Result:
         """Search off the event loop, batched with the questions that arrive with it."""

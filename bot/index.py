@@ -133,20 +133,18 @@ def _collect(
         raise KnowledgeError(f"knowledge folder {root} is missing or unreadable")
     for path in scan(root):
         rel = path.relative_to(root).as_posix()
+        data: bytes | None
         try:
             data = path.read_bytes()
-        except OSError as exc:
-            data, digest = b"", f"unreadable: {exc.strerror}"
-        else:
             digest = file_digest(data)
+        except OSError:
+            data, digest = None, "unreadable"  # read_notice below says why
         old = old_files.get(rel)
         if old and old.sha256 == digest and not old.error:
             files[rel] = old
             passages += old_passages.get(rel, [])
             continue
         try:
-            if not data and digest.startswith("unreadable"):
-                raise KnowledgeError(f"{rel}: cannot read ({digest[12:]})")
             notice = read_notice(path, root, data)
             found = notice_passages(notice)
         except Exception as exc:  # one bad file must never stop the others

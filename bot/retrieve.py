@@ -60,11 +60,18 @@ class Retriever:
         return self.synonyms.expand(question.strip()[:MAX_QUESTION])
 
     def search(self, question: str, mode: Mode = "fused") -> Result:
-        question = question.strip()
-        if not question or not self.index.passages:
-            return Result(question, [], False)
-        vector = self.embedder.encode_queries([self.query_text(question)])[0]
-        return self.search_vector(question, vector, mode)
+        return self.search_many([question], mode)[0]
+
+    def search_many(self, questions: list[str], mode: Mode = "fused") -> list[Result]:
+        """One model call for all ``questions``, then the (cheap) per-question ranking."""
+        texts = [self.query_text(q) for q in questions]
+        results = [Result(q.strip(), [], False) for q in questions]
+        wanted = [i for i, t in enumerate(texts) if t and self.index.passages]
+        if wanted:
+            vectors = self.embedder.encode_queries([texts[i] for i in wanted])
+            for row, i in enumerate(wanted):
+                results[i] = self.search_vector(questions[i].strip(), vectors[row], mode)
+        return results
 
     def search_vector(self, question: str, vector: np.ndarray, mode: Mode = "fused") -> Result:
         """Rank with an already encoded ``query_text`` (lets callers batch the encoding)."""

@@ -53,12 +53,21 @@ def check_file(path: Path) -> int:
     for label, key in (("标题", "title"), ("文号", "doc_no"), ("发文单位", "issuer"),
                        ("成文日期", "date"), ("主送", "addressees"), ("印发", "printed")):
         print(f"{label}: {found[key] or '-'}")
+    for line in found["info"]:
+        print(f"  {line}")
     for warning in found["warnings"]:
         print(f"warning: {warning}")
-    print("\npassages:")
+    print(f"\npassages ({'one per article' if found['kind'] == 'law' else 'one per section'}):")
+    shown: list[str] = []
     for p in found["passages"]:
+        for depth, heading in enumerate(p["headings"]):
+            if shown[depth : depth + 1] != [heading]:
+                print(f"{'  ' * (depth + 1)}{heading}")
+                shown = shown[:depth] + [heading]
         title = f"  {p['section_title']}" if p["section_title"] else ""
-        print(f"  [{p['section'] or p['kind']:<8}] {p['chars']:>4} chars  {p['citation']}{title}")
+        where = p["section"].removeprefix("".join(x.split()[0] for x in p["headings"]))
+        print(f"{'  ' * (len(p['headings']) + 1)}[{where or p['kind']:<8}] {p['chars']:>4} chars"
+              f"  {p['citation']}{title}")
     return 0
 
 

@@ -26,7 +26,7 @@ from bot.knowledge import KnowledgeError, file_digest, read_notice, scan
 from bot.passages import Passage, notice_passages
 
 log = logging.getLogger(__name__)
-FORMAT = 1
+FORMAT = 2
 
 
 class IndexUnusable(RuntimeError):

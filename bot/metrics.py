@@ -7,7 +7,6 @@ scrape time by a collector, so that no module needs to know about Prometheus.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 
 from aiohttp import web
@@ -15,8 +14,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.keys import CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, QUERYLOG
-from bot.proxy import client_address, in_networks
+from bot.admin_guard import check_bearer
+from bot.keys import ADMIN_AUTH, CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, QUERYLOG
+from bot.proxy import client_address, in_networks, local_caller
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -88,14 +88,15 @@ class AppCollector(Collector):
 
 
 def allowed(request: web.Request) -> bool:
-    cfg = request.app[CONFIG]
-    token = cfg.admin.token
-    auth = request.headers.get("Authorization", "")
-    if token and auth.startswith("Bearer ") and hmac.compare_digest(
-        auth[7:].encode(), token.encode()
-    ):
+    """Loopback or [metrics] allow; or the admin token, braked and logged exactly as on /admin
+    (raises 401/429), so /metrics is no faster oracle for the token than the admin login."""
+    header = request.headers.get("Authorization", "")
+    auth = request.app.get(ADMIN_AUTH)
+    if auth is not None and header[:7].lower() == "bearer ":
+        check_bearer(request, auth, header[7:].strip(), "metrics")
         return True
-    return in_networks(client_address(request), cfg.metrics.allow)
+    allow = request.app[CONFIG].metrics.allow
+    return local_caller(request) or in_networks(client_address(request), allow, loopback=False)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -46,15 +46,21 @@ async def verify(request: web.Request) -> web.Response:
     return web.Response(text=request.query.get("echostr", ""))
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limit: int, timeout: float) -> bytes:
+    """The whole body, refused when too big (413) or too slow to arrive (408): a peer trickling
+    bytes must not hold a connection and its buffer for ever."""
     if request.content_length is not None and request.content_length > limit:
         raise ProtocolError(413, f"body of {request.content_length} bytes exceeds {limit}")
     body = bytearray()  # read() returns what has arrived so far: loop until EOF or over limit
-    while len(body) <= limit:
-        chunk = await request.content.read(limit + 1 - len(body))
-        if not chunk:
-            break
-        body += chunk
+    try:
+        async with asyncio.timeout(timeout):
+            while len(body) <= limit:
+                chunk = await request.content.read(limit + 1 - len(body))
+                if not chunk:
+                    break
+                body += chunk
+    except TimeoutError:
+        raise ProtocolError(408, f"body not received within {timeout:g} s") from None
     if len(body) > limit:
         raise ProtocolError(413, f"body exceeds {limit} bytes")
     return bytes(body)
@@ -127,7 +133,7 @@ async def _receive(request: web.Request) -> web.Response:
     app = request.app
     cfg = app[CONFIG].wechat
     try:
-        body = await _read_body(request, cfg.max_body_bytes)
+        body = await _read_body(request, cfg.max_body_bytes, cfg.body_timeout)
         verify_request(cfg.token, dict(request.query), cfg.timestamp_window)
         incoming = read_message(body, dict(request.query), cfg.token, app[CRYPTO])
     except ProtocolError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 from collections import Counter
 import logging
@@ -20,6 +22,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ADMIN_AUTH
+from bot.logs import PlainFormatter
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_serve import request, start
@@ -128,6 +131,31 @@ async def test_one_log_line_per_request_without_secrets(client: TestClient,
     everything = caplog.text + json.dumps(fields, ensure_ascii=False)
     for secret in (user, query["signature"], query["msg_signature"], peer.TOKEN, peer.AES_KEY):
         assert secret not in everything
+
+
+async def test_plain_log_lines_cannot_be_forged(client: TestClient) -> None:
+    """A path, request id or openid carrying a newline stays on its own log line, escaped."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(PlainFormatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("bot.access")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        await client.get("/x%0AINFO bot.access: GET /admin 200\u2028y")
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     + "X-Request-Id: id\u2028INFO forged\r\n\r\n".encode())
+        answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200") and b"forged" not in answer
+        await post(client, peer.text_xml("文号是多少", user="oAb\nINFO forged line\nxyz"))
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and all(line.startswith("INFO bot.access: ") for line in lines)
+    assert "\\nINFO bot.access: GET /admin 200\\u2028y" in lines[0]
+    assert "forged" not in lines[1] and "user=oAb\\n…" in lines[2]
 
 
 HARNESS = textwrap.dedent("""

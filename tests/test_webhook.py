@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -221,3 +222,20 @@ async def test_huge_question_answered_quickly(client: TestClient) -> None:
 async def test_nonce_must_be_alphanumeric(client: TestClient) -> None:
     query, body = peer.envelope(peer.text_xml("文号是多少"), "raw", nonce="a]]>b")
     assert (await client.post("/wechat", params=query, data=body)).status == 400
+
+
+async def test_slow_body_times_out(aiohttp_client, tmp_path: Path,  # noqa: ANN001
+                                   knowledge_dir: Path) -> None:
+    """A peer that announces a body and then trickles (or stops) gets 408, not a held slot."""
+    cfg = make_config(tmp_path, knowledge_dir, "hashing", wechat={**WECHAT, "body_timeout": 0.5})
+    client = await aiohttp_client(create_app(cfg))
+    query, body = peer.envelope(peer.text_xml("文号是多少"), "raw")
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    head = (f"POST /wechat?{urlencode(query)} HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Length: {len(body.encode())}\r\n\r\n")
+    writer.write(head.encode() + body.encode()[:20])  # the rest never comes
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), 30)  # fails, not hangs, without a limit
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 408"), status
+    assert await rows(client, cfg) == []

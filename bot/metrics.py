@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.admin_guard import check_bearer
-from bot.keys import ADMIN_AUTH, CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, QUERYLOG
+from bot.keys import ADMIN_AUTH, CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, NONCES, QUERYLOG
 from bot.proxy import client_address, in_networks, local_caller
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -58,6 +58,9 @@ class AppCollector(Collector):
         app = self.app
         yield CounterMetricFamily("bot_retries_deduplicated", "WeChat retries answered from "
                                   "the first try", value=app[INFLIGHT].deduplicated)
+        yield CounterMetricFamily("bot_replays_refused", "Requests refused because their "
+                                  "timestamp and nonce were used with another body",
+                                  value=app[NONCES].refused)
         errors = CounterMetricFamily("bot_customer_service_errors",
                                      "Customer-service send errors by WeChat code", labels=["code"])
         sender = app.get(CUSTOMER_SERVICE)

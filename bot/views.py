@@ -20,6 +20,7 @@ from bot.keys import (
     CUSTOMER_SERVICE,
     ENGINE,
     INFLIGHT,
+    NONCES,
     QUERYLOG,
 )
 from bot.logs import LOG_EXTRA, mask_openid
@@ -134,8 +135,11 @@ async def _receive(request: web.Request) -> web.Response:
     cfg = app[CONFIG].wechat
     try:
         body = await _read_body(request, cfg.max_body_bytes, cfg.body_timeout)
-        verify_request(cfg.token, dict(request.query), cfg.timestamp_window)
-        incoming = read_message(body, dict(request.query), cfg.token, app[CRYPTO])
+        query = dict(request.query)
+        verify_request(cfg.token, query, cfg.timestamp_window)
+        if not app[NONCES].check(query["timestamp"], query["nonce"], body):
+            raise ProtocolError(403, "timestamp and nonce already used for another request")
+        incoming = read_message(body, query, cfg.token, app[CRYPTO], cfg.mode)
     except ProtocolError as exc:
         return _refuse(request, exc)
     message = incoming.message

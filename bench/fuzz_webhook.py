@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hypothesis import Phase, given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from tests.conftest import KNOWLEDGE  # noqa: E402
 from tests.test_fuzz import (  # noqa: E402
@@ -36,8 +36,8 @@ from tests.test_fuzz import (  # noqa: E402
     Probe,
     Webhook,
     check_alive,
-    fuzz_config,
     forgery_probes,
+    fuzz_config,
     fuzz_settings,
     probes,
     problems,

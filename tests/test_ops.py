@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections import Counter
 import logging
 import signal
 import sqlite3
@@ -13,6 +12,7 @@ import textwrap
 import threading
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlencode
 

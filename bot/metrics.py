@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.admin_guard import check_bearer
+from bot.admission import QUEUE_FULL, WAITED_TOO_LONG
 from bot.keys import ADMIN_AUTH, CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, NONCES, QUERYLOG
 from bot.proxy import client_address, in_networks, local_caller
 
@@ -83,6 +84,15 @@ class AppCollector(Collector):
                                       value=engine.reloads)
             yield CounterMetricFamily("bot_index_reload_failures", "Index rebuilds that failed",
                                       value=engine.reload_failures)
+            admission = engine.admission
+            shed = CounterMetricFamily("bot_questions_shed", "Questions shed unanswered under "
+                                       "overload (logged with delivery 'shed')",
+                                       labels=["reason"])
+            for reason in (QUEUE_FULL, WAITED_TOO_LONG):
+                shed.add_metric([reason], admission.shed[reason])
+            yield shed
+            yield GaugeMetricFamily("bot_questions_waiting", "Questions waiting for the model",
+                                    value=admission.waiting)
         querylog = app.get(QUERYLOG)
         if querylog is not None:
             yield CounterMetricFamily("bot_querylog_write_failures",

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.conversation import Outcome
+from bot.conversation import SHED, Outcome
 from bot.dedupe import message_key
 from bot.keys import (
     BACKGROUND,
@@ -90,7 +90,8 @@ async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, L
     record = outcome.record
     if record is not None:
         record.msg_key = message_key(incoming.message)
-        result = "error" if record.error else "answered" if record.answered else "not_found"
+        result = ("shed" if record.delivery == SHED else "error" if record.error
+                  else "answered" if record.answered else "not_found")
         app[METRICS].questions.labels(record.msg_type, result).inc()
         logged = background(app, app[QUERYLOG].add(record))
     return outcome, logged, int(time.time())
@@ -161,6 +162,8 @@ async def _receive(request: web.Request) -> web.Response:
         if first:
             background(app, _mark(app, logged, "failed", f"render: {exc!r}"))
         return web.Response(text="success")
+    if first and outcome.record is not None and outcome.record.delivery == SHED:
+        return web.Response(text=xml)  # "success"; the row already says shed
     if first:
         background(app, _mark(app, logged, "passive"))
     return web.Response(text=xml, content_type="application/xml" if xml != "success"

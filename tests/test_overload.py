@@ -40,12 +40,10 @@ async def test_fresh_questions_first_oldest_shed_when_full() -> None:
         return name
 
     tasks = {}
-    for name in "abcd":
+    for name, settled in (("a", lambda: order == ["a"]), ("b", lambda: gate.waiting == 1),
+                          ("c", lambda: gate.waiting == 2), ("d", lambda: tasks["b"].done())):
         tasks[name] = asyncio.create_task(gate.run(lambda n=name: work(n)))
-        await until(lambda: gate.active == 1 and len(order) == 1 and
-                    (name == "a" or tasks[name] is not None))
-        await asyncio.sleep(0)
-    await until(lambda: tasks["b"].done())
+        await until(settled)
     with pytest.raises(Shed, match="queue full"):
         await tasks["b"]  # the oldest waiting one made room for d
     release.set()

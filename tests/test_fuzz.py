@@ -647,17 +647,16 @@ def test_body_arriving_in_pieces_is_read_whole(tmp_path: Path, knowledge_dir: Pa
 
 
 def test_entity_bombs_are_refused_fast(tmp_path: Path, knowledge_dir: Path) -> None:
-    """Billion laughs and external entities: 400 at once, plaintext or inside encryption."""
+    """Billion laughs and external entities: refused before any parsing (so no expansion),
+    plaintext or inside encryption."""
     hook = Webhook(fuzz_config(tmp_path, knowledge_dir))
     try:
         inner = peer.text_xml("X").replace("<![CDATA[X]]>", "&e9;&x;")
         for template in ENTITY_ATTACKS[:6]:
             for mode in ("raw", "compat", "aes"):
-                started = time.perf_counter()
                 status, text = hook.send(Probe("bomb", *wrap(
                     template.replace("{xml}", inner).encode(), mode)))
-                assert status == 400, (template[:40], mode, text)
-                assert time.perf_counter() - started < 1.0
+                assert (status, text) == (400, "XML with a DOCTYPE or entities is not WeChat's")
     finally:
         hook.close()
 

@@ -122,7 +122,7 @@ class WechatConfig:
         "compatible", "Message encryption mode set in the Official Account: plain (明文: "
         "encrypted messages refused), compatible (兼容: both accepted) or safe (安全: "
         "unencrypted messages refused; needs encoding_aes_key and appid).",
-        choices=("plain", "compatible", "safe"),
+        choices=("plain", "compatible", "safe"), env="WECHAT_MODE",
     )
     token: str = _setting("", "Token from the Official Account settings.", env="WECHAT_TOKEN")
     appid: str = _setting("", "AppID; needed for safe mode and customer-service messages.",

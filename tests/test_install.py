@@ -1,4 +1,4 @@
-"""The README's install commands: the CPU build of torch, without hanging on an unreachable index."""
+"""The README's install commands: torch's CPU build, no hanging on an unreachable index."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 At most ``slots`` questions are with the model at once; up to ``max_waiting`` more wait for a
 slot, and a freed slot goes to the newest waiting question (LIFO): under overload a fresh
 question can still make its reply in time, a stale one cannot. A question that waits longer
-than ``max_wait``, or the oldest one when the queue is full, is shed: it raises ``Shed``; the
+than ``max_wait`` (or so long that, at the model's recent pace, its answer would miss
+``budget``), or the oldest one when the queue is full, is shed: it raises ``Shed``; the
 webhook replies "success" and logs it as shed, so nothing is lost.
 """
 
@@ -30,10 +31,12 @@ class Admission:
     """The gate in front of the model; ``run`` either does the work or raises Shed."""
 
     def __init__(self, slots: int, max_waiting: int, max_wait: float,
-                 report_every: float = 10.0) -> None:
+                 budget: float | None = None, report_every: float = 10.0) -> None:
         self.slots = max(1, slots)
         self.max_waiting = max(0, max_waiting)
         self.max_wait = max_wait
+        self.budget = budget
+        self.pace = 0.0  # recent seconds from slot to answer (moving average)
         self.active = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
         self.shed: Counter[str] = Counter()  # by reason, since start
@@ -47,10 +50,18 @@ class Admission:
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
         await self._acquire()
+        started = time.monotonic()
         try:
             return await work()
         finally:
+            self.pace += 0.2 * (time.monotonic() - started - self.pace)
             self._release()
+
+    def _patience(self) -> float:
+        """How long a question may wait now: max_wait, less when the answer would be late."""
+        if self.budget is None:
+            return self.max_wait
+        return max(0.0, min(self.max_wait, self.budget - self.pace))
 
     async def _acquire(self) -> None:
         if self.active < self.slots and not self._waiting:
@@ -62,13 +73,14 @@ class Admission:
             oldest = self._waiting.popleft()  # may be ``future`` itself when max_waiting is 0
             oldest.set_exception(Shed(QUEUE_FULL))
             self._count(QUEUE_FULL)
+        patience = self._patience()
         try:
-            async with asyncio.timeout(self.max_wait):
+            async with asyncio.timeout(patience):
                 await future
         except TimeoutError:
             self._forget(future)
             self._count(WAITED_TOO_LONG)
-            raise Shed(f"{WAITED_TOO_LONG} (over {self.max_wait:g} s)") from None
+            raise Shed(f"{WAITED_TOO_LONG} (over {patience:.1f} s)") from None
         except asyncio.CancelledError:
             self._forget(future)
             raise

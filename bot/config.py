@@ -110,8 +110,8 @@ class ServerConfig:
         "arrive, the longest-waiting one is shed (reply 'success', logged as shed)."
     )
     max_wait: float = _setting(
-        2.5, "Seconds a question may wait for the model before it is shed (overload); keep it "
-        "well below [wechat] reply_budget so shed questions still get their reply in time."
+        2.5, "Seconds a question may wait for the model before it is shed (overload); less "
+        "when the model's recent pace would make its answer miss [wechat] reply_budget."
     )
 
 

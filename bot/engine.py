@@ -31,7 +31,7 @@ class Engine:
         )
         # Two batches with the model at once: one running, the next one filling.
         self.admission = Admission(2 * cfg.model.query_batch, cfg.server.max_waiting,
-                                   cfg.server.max_wait)
+                                   cfg.server.max_wait, cfg.wechat.reply_budget)
         self.last_report: BuildReport | None = None
         self.loaded_at = time.time()
         self.reloads = 0

@@ -104,7 +104,7 @@ async def test_flooded_webhook_sheds_logs_and_counts(aiohttp_client, tmp_path: P
         "SELECT openid, delivery, error FROM queries ORDER BY openid").fetchall()
     assert [row[1:] for row in rows] == [("passive", ""), ("passive", ""),
                                          ("shed", "shed: queue full"),
-                                         ("shed", "shed: waited too long (over 1 s)")]
+                                         ("shed", "shed: waited too long (over 1.0 s)")]
     text = await (await client.get("/metrics")).text()
     assert metric(text, 'bot_questions_shed_total{reason="queue full"}') == 1
     assert metric(text, 'bot_questions_shed_total{reason="waited too long"}') == 1
@@ -112,3 +112,15 @@ async def test_flooded_webhook_sheds_logs_and_counts(aiohttp_client, tmp_path: P
     assert metric(text, "bot_questions_waiting") == 0
     status, reply = await post(client, peer.text_xml("文号是多少"))  # after the flood
     assert status == 200 and "云工通" in reply["Content"]
+
+
+async def test_waiting_is_cut_short_when_the_answer_would_miss_the_budget() -> None:
+    gate = Admission(slots=1, max_waiting=5, max_wait=10, budget=1.0)
+    gate.pace = 0.95  # the model has recently taken 0.95 s per answer: 0.05 s left to wait
+    release = asyncio.Event()
+    holder = asyncio.create_task(gate.run(release.wait))
+    await until(lambda: gate.active == 1)
+    with pytest.raises(Shed, match=r"waited too long \(over 0\.1 s\)"):
+        await gate.run(release.wait)
+    release.set()
+    await holder

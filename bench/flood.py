@@ -1,6 +1,6 @@
 """Open-loop flood of `bot serve`: arrivals do not wait for replies, as WeChat's users do not.
 
-    python bench/flood.py [--seconds 15] [--multiples 1,2,3] [--capacity REQ_S] [--unbounded]
+    python bench/flood.py [--seconds 15] [--multiples 1,2,3] [--capacity REQ_S] [--code DIR]
 
 Starts `bot serve` (default model, shipped knowledge/), measures its capacity closed-loop
 (64 clients, as bench/load.py), then for each multiple of that capacity sends signed,
@@ -8,8 +8,8 @@ encrypted questions at a fixed rate for ``--seconds`` without waiting for replie
 flood: replies with an answer, empty replies ("success": shed or late), replies later than
 WeChat's 5 s, the query log's rows for the flood by delivery (every question must be there),
 a normal question asked 3 s after the flood ends (its latency), and the server's RSS.
-``--unbounded`` lets every question wait (max_waiting and max_wait huge): the behaviour before
-shedding, as the baseline.
+``--code DIR`` serves another checkout instead, e.g. the version before shedding as the
+baseline (``git archive BASE | tar -x -C DIR``, with ``DIR/models`` linked to ``models``).
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def main() -> None:
     parser.add_argument("--multiples", default="1,2,3")
     parser.add_argument("--capacity", type=float, default=0.0,
                         help="answers per second to multiply (default: measured)")
-    parser.add_argument("--unbounded", action="store_true",
-                        help="no shedding: every question waits for the model (the baseline)")
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="checkout whose `bot serve` is flooded (default: this one)")
     args = parser.parse_args()
     qs = questions()
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,8 +113,7 @@ def main() -> None:
                   f'[index]\ndir = "{Path(tmp) / "index"}"\n'
                   f'[model]\ncache_dir = "{ROOT / "models"}"\n'
                   f'[querylog]\npath = "{log}"\n[log]\nlevel = "WARNING"\n')
-        server = "max_waiting = 1000000\nmax_wait = 3600.0\n" if args.unbounded else ""
-        with serve(config, Path(tmp), ENV, server) as (base, pid, ready):
+        with serve(config, Path(tmp), ENV, args.code.resolve()) as (base, pid, ready):
             asyncio.run(drive(base, 4, 40, qs))  # warm up
             capacity = args.capacity or asyncio.run(drive(base, 64, 600, qs))["req_s"]
             print(f"bot serve ready in {ready:.1f} s; capacity (64 clients, closed loop): "

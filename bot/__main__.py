@@ -113,7 +113,7 @@ def cmd_ask(cfg: Config, args: argparse.Namespace) -> int:
         hits = [
             {"doc": h.passage.doc_title, "doc_no": h.passage.doc_no, "section": h.passage.section,
              "section_title": h.passage.section_title, "citation": h.passage.citation,
-             "text": h.passage.text, "score": round(h.score, 4)}
+             "text": h.passage.text, "score": round(h.score, 4), "id": h.passage.id}
             for h in result.hits
         ]
         record = {"question": question, "answered": result.answered, "reply": reply,

@@ -28,6 +28,7 @@ from bot.admin_auth import (
 )
 from bot.admin_documents import api_document, api_documents, document_outline, documents
 from bot.admin_guard import add_security_headers, guarded, safe_next
+from bot.admin_links import ROUTES as LINK_ROUTES
 from bot.admin_queries import PAGE_SIZE, FilterError, Filters, detail, export_csv, item, list_page
 from bot.admin_stats import bar_chart, compute_stats, page_of, unanswered_groups
 from bot.admin_upkeep import querylog_upkeep_ctx
@@ -292,6 +293,7 @@ def setup_admin(app: web.Application) -> None:
         ("GET", "/admin/documents/{name:.+}", document_page, False),
         ("GET", "/admin/api/documents", api_documents, True),
         ("GET", "/admin/api/documents/{name:.+}", api_document, True),
+        *LINK_ROUTES,
     ]:
         r.add_route(method, path, guarded(handler, api))
     log.info("admin: pages on at /admin")

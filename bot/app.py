@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot import views
 from bot.admin import setup_admin
+from bot.admin_links import links_ctx
 from bot.config import Config, ConfigError
 from bot.conversation import Conversation
 from bot.customer_service import CustomerService
@@ -91,7 +92,7 @@ def create_app(cfg: Config, engine: Engine | None = None) -> web.Application:
     app[BACKGROUND] = set()
     if engine is not None:
         app[ENGINE] = engine
-    app.cleanup_ctx.extend([querylog_ctx, engine_ctx, http_ctx, watch_ctx])
+    app.cleanup_ctx.extend([querylog_ctx, engine_ctx, links_ctx, http_ctx, watch_ctx])
     app.router.add_get(cfg.wechat.path, views.verify)
     app.router.add_post(cfg.wechat.path, views.receive)
     app.router.add_get("/healthz", views.healthz)

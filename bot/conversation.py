@@ -52,7 +52,8 @@ class Outcome:
 
 
 def hit_json(passage: Passage, score: float) -> dict[str, Any]:
-    return {"doc": passage.doc_title, "doc_no": passage.doc_no, "section": passage.section,
+    return {"id": passage.id, "doc": passage.doc_title, "doc_no": passage.doc_no,
+            "section": passage.section,
             "section_title": passage.section_title, "citation": passage.citation,
             "source": passage.source, "score": round(score, 4)}
 

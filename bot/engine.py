@@ -14,6 +14,7 @@ from bot.batching import MicroBatcher
 from bot.config import Config
 from bot.embed import Embedder, load_embedder
 from bot.index import BuildReport, Index, build_index, open_or_build, save_index
+from bot.links import Link, Links
 from bot.retrieve import Result, Retriever
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ class Engine:
     def __init__(self, cfg: Config, embedder: Embedder, index: Index) -> None:
         self.cfg = cfg
         self.embedder = embedder
+        self.links = Links(embedder)
         self.retriever = Retriever(index, embedder, cfg.retrieval)
         self.batcher: MicroBatcher[str, Result] = MicroBatcher(
             self._search_batch, cfg.model.query_batch, cfg.model.batch_wait_ms / 1000
@@ -51,8 +53,17 @@ class Engine:
         return self.retriever.index
 
     def swap(self, index: Index) -> None:
-        self.retriever = Retriever(index, self.embedder, self.cfg.retrieval)
+        retriever = Retriever(index, self.embedder, self.cfg.retrieval)
+        if self.links.links:
+            retriever.links = self.links.index_for(index, retriever.query_text)
+        self.retriever = retriever
         self.loaded_at = time.time()
+
+    def set_links(self, links: list[Link]) -> None:
+        """Serve ``links`` from the next question on (embeds only new questions; off the loop)."""
+        self.links.set(links)
+        retriever = self.retriever
+        retriever.links = self.links.index_for(retriever.index, retriever.query_text)
 
     def rebuild(self) -> BuildReport:
         """Bring the index up to date with the folder and swap it in (runs off the loop).

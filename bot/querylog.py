@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -51,6 +52,50 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE TABLE unanswered_reviews (
             key TEXT PRIMARY KEY,
             reviewed_at TEXT NOT NULL
+        );
+        """,
+    ),
+    # Issue 11: staff link questions to passages; workers vote on answers (SQL: bot/linkstore.py).
+    (
+        "m003_links",
+        """
+        CREATE TABLE links (
+            id INTEGER PRIMARY KEY,
+            question TEXT NOT NULL UNIQUE,
+            passage_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            section_path TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            citation TEXT NOT NULL,
+            query_id INTEGER,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE link_audit (
+            id INTEGER PRIMARY KEY,
+            time TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            link_id INTEGER,
+            question TEXT NOT NULL DEFAULT '',
+            passage_id TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        """,
+    ),
+    (
+        "m004_feedback",
+        """
+        CREATE TABLE feedback (
+            query_id INTEGER PRIMARY KEY,
+            vote TEXT NOT NULL,
+            time TEXT NOT NULL
+        );
+        CREATE TABLE review_done (
+            query_id INTEGER PRIMARY KEY,
+            time TEXT NOT NULL,
+            actor TEXT NOT NULL
         );
         """,
     ),
@@ -216,6 +261,24 @@ class QueryLog:
                             "reviewed_at = excluded.reviewed_at", (key, now_iso()))
         else:
             await self._run(self._write, "DELETE FROM unanswered_reviews WHERE key = ?", (key,))
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one transaction on the writer; errors are raised (a staff
+        action must say it failed, unlike a question's log write)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._writer, self.call_sync_unqueued, fn, *args)
+
+    def call_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """``call`` for code outside the event loop (the command line)."""
+        return self._writer.submit(self.call_sync_unqueued, fn, *args).result()
+
+    def call_sync_unqueued(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._conn is None:
+            raise QueryLogUnavailable(f"the query log {self.path} is not open")
+        with self._conn:
+            result = fn(self._conn, *args)
+        self.writes += 1
+        return result
 
     def add_sync(self, record: QueryRecord) -> int | None:
         return self._writer.submit(self._insert, record).result()

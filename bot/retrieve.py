@@ -7,6 +7,7 @@ fused score means the same thing for every question and one threshold can say "n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,6 +51,8 @@ class Retriever:
         self.embedder = embedder
         self.cfg = cfg
         self.synonyms = Synonyms.load(cfg.synonyms)
+        # Staff's linked questions (bot.links.LinkIndex), set by the engine; None: no links.
+        self.links: Callable[[Result, np.ndarray], Result] | None = None
 
     def query_text(self, question: str) -> str:
         """What is actually searched: the question with official terms for everyday words.
@@ -102,4 +105,5 @@ class Retriever:
         answered = bool(hits) and hits[0].score >= cfg.min_score and (
             mode == "dense" or hits[0].keyword >= cfg.min_keyword
         )
-        return Result(question, hits, answered)
+        result = Result(question, hits, answered)
+        return self.links(result, vector) if self.links is not None else result

@@ -69,5 +69,6 @@ def test_cli_ask_json(real_config: Config, model_path: str, tmp_path) -> None:  
     first, second = (json.loads(line) for line in out)
     assert first["answered"] and "云工通〔2023〕7号" in first["reply"]
     assert set(first["hits"][0]) == {"doc", "doc_no", "section", "section_title", "citation",
-                                     "text", "score"}
+                                     "text", "score", "id"}
+    assert len(first["hits"][0]["id"]) == 16  # the passage id in the index (links use it)
     assert not second["answered"]

@@ -1,0 +1,274 @@
+"""Admin: link questions to passages, the review queue, and their JSON API (issue 11).
+
+Every change goes through the query log's writer (with an audit row: who, when) and is then
+served at once: the engine's links are replaced whole, embedding only the new question.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bot import linkstore
+from bot.admin_auth import BEARER
+from bot.keys import ADMIN_SESSION, ENGINE, QUERYLOG
+from bot.links import Link, link_to, locate, positions
+from bot.passages import Passage
+from bot.proxy import client_address
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_QUESTION = 500
+SEARCH_HITS = 10
+
+
+def _json_error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}, ensure_ascii=False),
+                  content_type="application/json")
+
+
+def actor(request: web.Request, by: str = "") -> str:
+    """Who did it, for the audit trail: the name staff give (if any), how, and from where."""
+    sid = request.get(ADMIN_SESSION, "")
+    how = "api token" if sid == BEARER else f"admin page session {sid[:8]}"
+    name = " ".join(by.split())[:60]
+    return f"{name + ' / ' if name else ''}{how} from {client_address(request)}"
+
+
+async def read(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
+    querylog = request.app[QUERYLOG]
+
+    def run() -> Any:
+        conn = querylog.read()
+        try:
+            return fn(conn, *args)
+        finally:
+            conn.close()
+    return await asyncio.to_thread(run)
+
+
+async def reload_links(app: web.Application) -> None:
+    """Serve the stored links from the next question on (no restart, no full re-embed)."""
+    querylog, engine = app[QUERYLOG], app[ENGINE]
+    links = await querylog.call(linkstore.list_links)
+    await asyncio.get_running_loop().run_in_executor(None, engine.set_links, links)
+
+
+async def links_ctx(app: web.Application) -> Any:
+    """Load the links with the index when the server starts."""
+    await reload_links(app)
+    yield
+
+
+def passage_json(passage: Passage, score: float | None = None) -> dict[str, Any]:
+    found = {"id": passage.id, "citation": passage.citation, "text": passage.text,
+             "source": passage.source, "section": passage.section}
+    return found if score is None else {**found, "score": round(score, 4)}
+
+
+async def search_passages(request: web.Request, q: str) -> list[dict[str, Any]]:
+    """The same retriever workers get (a passage's own text finds it first); an id finds itself."""
+    engine = request.app[ENGINE]
+    index = engine.index
+    if q in positions(index):
+        return [passage_json(index.passages[positions(index)[q]], 1.0)]
+    if not q.strip():
+        return []
+    retriever = engine.retriever
+    result = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: retriever.search_many([q])[0])
+    hits = [passage_json(h.passage, h.score) for h in result.hits]
+    if len(hits) < SEARCH_HITS:  # widen with more keyword matches so staff can pick further down
+        seen = {h["id"] for h in hits}
+        bm25, _ = index.keyword.score(retriever.query_text(q))
+        for i in bm25.argsort()[::-1][: SEARCH_HITS * 2]:
+            if bm25[i] > 0 and index.passages[i].id not in seen and len(hits) < SEARCH_HITS:
+                hits.append(passage_json(index.passages[i], 0.0))
+                seen.add(index.passages[i].id)
+    return hits
+
+
+def link_view(link: Link, request: web.Request) -> dict[str, Any]:
+    """A stored link with its state against the current index (needs review when not ok)."""
+    passage, status = locate(link, request.app[ENGINE].index)
+    return {**link.to_json(), "status": status, "needs_review": status != "ok",
+            "current_citation": passage.citation if passage else ""}
+
+
+async def create_link(request: web.Request, question: str, passage_id: str,
+                      query_id: int | None, by: str = "") -> tuple[Link, bool]:
+    """Validate, store (audited) and serve a link; HTTPBadRequest says what is wrong."""
+    question = question.strip()
+    if not question:
+        raise _json_error(web.HTTPBadRequest, "question is empty")
+    if len(question) > MAX_QUESTION:
+        raise _json_error(web.HTTPBadRequest, f"question longer than {MAX_QUESTION} characters")
+    index = request.app[ENGINE].index
+    position = positions(index).get(passage_id.strip())
+    if position is None:
+        raise _json_error(web.HTTPBadRequest, f"unknown passage id {passage_id[:40]!r}: use the "
+                          "id of a hit from GET /admin/api/search?q=...")
+    link = link_to(question, index.passages[position], query_id)
+    stored, created = await request.app[QUERYLOG].call(linkstore.save_link, link,
+                                                       actor(request, by))
+    await reload_links(request.app)
+    log.info("admin: link %d %s -> %s", stored.id, "created" if created else "moved",
+             stored.citation)
+    return stored, created
+
+
+async def remove_link(request: web.Request, link_id: int) -> Link | None:
+    removed = await request.app[QUERYLOG].call(linkstore.delete_link, link_id, actor(request))
+    if removed is not None:
+        await reload_links(request.app)
+    return removed
+
+
+# --- JSON API --------------------------------------------------------------------------------
+
+async def api_search(request: web.Request) -> web.Response:
+    q = request.query.get("q", "")[:2000]
+    return web.json_response({"hits": await search_passages(request, q)})
+
+
+async def api_links(request: web.Request) -> web.Response:
+    links = await read(request, linkstore.list_links)
+    return web.json_response({"links": [link_view(link, request) for link in links]})
+
+
+def _query_id(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not str(value).isdigit():
+        raise _json_error(web.HTTPBadRequest, "query_id must be a query's number")
+    return int(value)
+
+
+async def api_create_link(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise _json_error(web.HTTPBadRequest, "body must be JSON: "
+                          '{"question": "...", "passage_id": "..."}') from None
+    if not isinstance(body, dict) or not isinstance(body.get("question"), str) \
+            or not isinstance(body.get("passage_id"), str):
+        raise _json_error(web.HTTPBadRequest,
+                          'body must be {"question": "...", "passage_id": "..."}')
+    stored, created = await create_link(request, body["question"], body["passage_id"],
+                                        _query_id(body.get("query_id")), str(body.get("by", "")))
+    return web.json_response(link_view(stored, request), status=201 if created else 200)
+
+
+async def api_delete_link(request: web.Request) -> web.Response:
+    removed = await remove_link(request, int(request.match_info["id"]))
+    if removed is None:
+        raise _json_error(web.HTTPNotFound, "no such link")
+    return web.json_response({"deleted": removed.to_json()})
+
+
+async def api_audit(request: web.Request) -> web.Response:
+    return web.json_response({"audit": await read(request, linkstore.audit_trail)})
+
+
+async def review_queue(request: web.Request) -> dict[str, Any]:
+    links = [link_view(link, request) for link in await read(request, linkstore.list_links)]
+    return {
+        "unhelpful": await read(request, linkstore.unhelpful),
+        "choices": await read(request, linkstore.choices),
+        "links_needing_review": [v for v in links if v["needs_review"]],
+        "helpful_by_week": await read(request, linkstore.helpful_by_week),
+    }
+
+
+async def api_review(request: web.Request) -> web.Response:
+    return web.json_response(await review_queue(request))
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+def render(request: web.Request, name: str, context: dict[str, Any]) -> web.Response:
+    from bot.admin import render as render_page  # bot.admin imports this module
+
+    return render_page(request, name, context)
+
+
+async def links_page(request: web.Request) -> web.Response:
+    """The links, a search to make a new one (prefilled from a query or a group)."""
+    question = request.query.get("question", "")[:MAX_QUESTION]
+    query_id = request.query.get("query_id", "")
+    if query_id.isdigit() and not question:
+        row = await read(request, lambda c: c.execute(
+            "SELECT question FROM queries WHERE id = ?", (int(query_id),)).fetchone())
+        question = row[0] if row else ""
+    q = request.query.get("q", question)[:2000]
+    links = [link_view(link, request) for link in await read(request, linkstore.list_links)]
+    return render(request, "links.html", {
+        "question": question, "query_id": query_id if query_id.isdigit() else "", "q": q,
+        "hits": await search_passages(request, q) if q else [], "links": links,
+        "audit": (await read(request, linkstore.audit_trail))[:30],
+        "saved": request.query.get("saved", ""),
+    })
+
+
+async def links_post(request: web.Request) -> web.Response:
+    form = await request.post()
+    try:
+        stored, _ = await create_link(request, str(form.get("question", "")),
+                                      str(form.get("passage_id", "")),
+                                      _query_id(form.get("query_id")), str(form.get("by", "")))
+    except web.HTTPBadRequest as exc:
+        raise web.HTTPBadRequest(
+            text=json.loads(exc.text or "{}").get("error", "bad link")) from None
+    raise web.HTTPSeeOther(f"/admin/links?saved={stored.id}")
+
+
+async def link_delete_post(request: web.Request) -> web.Response:
+    await remove_link(request, int(request.match_info["id"]))
+    raise web.HTTPSeeOther("/admin/links")
+
+
+async def link_confirm_post(request: web.Request) -> web.Response:
+    """Staff checked a link that needs review: point it at the passage as it is now."""
+    link = await read(request, linkstore.get_link, int(request.match_info["id"]))
+    if link is None:
+        raise web.HTTPNotFound(text="no such link")
+    passage, _ = locate(link, request.app[ENGINE].index)
+    if passage is None:
+        raise web.HTTPBadRequest(text="the passage is gone: delete the link or link again")
+    await create_link(request, link.question, passage.id, link.query_id)
+    raise web.HTTPSeeOther("/admin/links")
+
+
+async def review_page(request: web.Request) -> web.Response:
+    return render(request, "review.html", {"r": await review_queue(request)})
+
+
+async def review_done(request: web.Request) -> web.Response:
+    form = await request.post()
+    query_id = _query_id(form.get("query_id")) if str(form.get("query_id", "")).isdigit() \
+        else None
+    if query_id is None:
+        raise web.HTTPBadRequest(text="query_id missing")
+    await request.app[QUERYLOG].call(linkstore.mark_done, query_id, actor(request))
+    raise web.HTTPSeeOther("/admin/review")
+
+
+ROUTES: list[tuple[str, str, Handler, bool]] = [
+    ("GET", "/admin/api/search", api_search, True),
+    ("GET", "/admin/api/links", api_links, True),
+    ("POST", "/admin/api/links", api_create_link, True),
+    ("DELETE", r"/admin/api/links/{id:\d{1,18}}", api_delete_link, True),
+    ("GET", "/admin/api/links/audit", api_audit, True),
+    ("GET", "/admin/api/review", api_review, True),
+    ("GET", "/admin/links", links_page, False),
+    ("POST", "/admin/links", links_post, False),
+    ("POST", r"/admin/links/{id:\d{1,18}}/delete", link_delete_post, False),
+    ("POST", r"/admin/links/{id:\d{1,18}}/confirm", link_confirm_post, False),
+    ("GET", "/admin/review", review_page, False),
+    ("POST", "/admin/review/done", review_done, False),
+]

@@ -1,0 +1,164 @@
+"""Linked questions through the admin API: storage, audit, needs-review, escaping (issue 11)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot import linkstore
+from bot.app import create_app
+from bot.config import Config
+from bot.keys import ENGINE, QUERYLOG
+from tests.conftest import make_config
+from tests.test_admin import TOKEN, XSS, login
+
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def config(tmp_path: Path, knowledge_dir: Path) -> Config:
+    return make_config(tmp_path, knowledge_dir, "hashing", admin={"token": TOKEN})
+
+
+@pytest.fixture
+async def client(aiohttp_client, config: Config) -> TestClient:  # noqa: ANN001
+    return await aiohttp_client(create_app(config))
+
+
+async def search(client: TestClient, q: str) -> list[dict]:
+    resp = await client.get("/admin/api/search", params={"q": q}, headers=BEARER)
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["hits"]
+
+
+async def test_search_finds_a_passage_by_its_own_text(client: TestClient) -> None:
+    passages = client.server.app[ENGINE].index.passages
+    for passage in passages[1:6]:
+        hits = await search(client, passage.text)
+        assert hits[0]["id"] == passage.id
+        assert set(hits[0]) >= {"id", "citation", "text"}
+        assert hits[0]["text"] == passage.text and hits[0]["citation"] == passage.citation
+
+
+async def test_api_needs_the_token(client: TestClient) -> None:
+    for method, path in (("GET", "/admin/api/search?q=x"), ("GET", "/admin/api/links"),
+                         ("POST", "/admin/api/links"), ("DELETE", "/admin/api/links/1")):
+        resp = await client.request(method, path)
+        assert resp.status == 401, (method, path)
+
+
+async def test_create_list_delete_with_audit(client: TestClient) -> None:
+    passage = client.server.app[ENGINE].index.passages[3]
+    resp = await client.post("/admin/api/links", headers=BEARER, json={
+        "question": " 我们厂的工会能帮我讨薪吗 ", "passage_id": passage.id, "by": "李明"})
+    assert resp.status == 201, await resp.text()
+    link = await resp.json()
+    assert link["question"] == "我们厂的工会能帮我讨薪吗"
+    assert link["passage_id"] == passage.id and link["citation"] == passage.citation
+    assert link["source"] == passage.source and link["section_path"] == list(passage.path)
+    assert link["content_hash"] == passage.content_hash and link["status"] == "ok"
+    assert "李明" in link["created_by"] and "api token" in link["created_by"]
+    assert link["created_at"]
+
+    listed = (await (await client.get("/admin/api/links", headers=BEARER)).json())["links"]
+    assert [x["id"] for x in listed] == [link["id"]]
+    # The engine serves it at once: the retriever carries the new link.
+    assert client.server.app[ENGINE].retriever.links.links[0].id == link["id"]
+
+    resp = await client.delete(f"/admin/api/links/{link['id']}", headers=BEARER)
+    assert resp.status == 200
+    assert (await (await client.get("/admin/api/links", headers=BEARER)).json())["links"] == []
+    assert (await client.delete(f"/admin/api/links/{link['id']}", headers=BEARER)).status == 404
+    audit = (await (await client.get("/admin/api/links/audit", headers=BEARER)).json())["audit"]
+    assert [a["action"] for a in audit] == ["delete", "create"]
+    assert all(a["time"] and "api token from" in a["actor"] for a in audit)
+    assert audit[1]["question"] == "我们厂的工会能帮我讨薪吗"
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"question": "q", "passage_id": "0000000000000000"}, "unknown passage id"),
+    ({"question": "  ", "passage_id": "x"}, "question is empty"),
+    ({"question": "q"}, "body must be"),
+    (["q"], "body must be"),
+])
+async def test_bad_links_are_refused_clearly(client: TestClient, body: object,
+                                             message: str) -> None:
+    resp = await client.post("/admin/api/links", headers=BEARER, json=body)
+    assert resp.status == 400
+    assert message in (await resp.json())["error"]
+    resp = await client.post("/admin/api/links", headers=BEARER, data=b"{not json",
+                             )
+    assert resp.status == 400
+
+
+async def test_relinking_a_question_moves_it(client: TestClient) -> None:
+    a, b = client.server.app[ENGINE].index.passages[2:4]
+    first = await client.post("/admin/api/links", headers=BEARER,
+                              json={"question": "同一个问题", "passage_id": a.id})
+    second = await client.post("/admin/api/links", headers=BEARER,
+                               json={"question": "同一个问题", "passage_id": b.id})
+    assert first.status == 201 and second.status == 200
+    assert (await second.json())["passage_id"] == b.id
+    links = (await (await client.get("/admin/api/links", headers=BEARER)).json())["links"]
+    assert len(links) == 1
+
+
+async def test_links_survive_a_restart(aiohttp_client, config: Config) -> None:  # noqa: ANN001
+    client = await aiohttp_client(create_app(config))
+    passage = client.server.app[ENGINE].index.passages[4]
+    await client.post("/admin/api/links", headers=BEARER,
+                      json={"question": "重启后还在吗", "passage_id": passage.id})
+    await client.close()
+    again = await aiohttp_client(create_app(config))
+    links = again.server.app[ENGINE].retriever.links
+    assert [link.question for link in links.links] == ["重启后还在吗"]
+
+
+async def test_editing_the_passage_flags_the_link(client: TestClient, config: Config) -> None:
+    engine = client.server.app[ENGINE]
+    passage = next(p for p in engine.index.passages if p.kind == "section" and len(p.text) > 40)
+    await client.post("/admin/api/links", headers=BEARER,
+                      json={"question": "改了原文怎么办", "passage_id": passage.id})
+    path = config.knowledge.dir / passage.source
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(passage.text[:20], passage.text[:20] + "（已修订）", 1),
+                    encoding="utf-8")
+    await asyncio.get_running_loop().run_in_executor(None, engine.rebuild)
+    link = (await (await client.get("/admin/api/links", headers=BEARER)).json())["links"][0]
+    assert link["status"] == "changed" and link["needs_review"]
+    assert engine.retriever.links.links == []  # a link needing review answers nothing
+    review = await (await client.get("/admin/api/review", headers=BEARER)).json()
+    assert [x["question"] for x in review["links_needing_review"]] == ["改了原文怎么办"]
+    path.unlink()
+    await asyncio.get_running_loop().run_in_executor(None, engine.rebuild)
+    link = (await (await client.get("/admin/api/links", headers=BEARER)).json())["links"][0]
+    assert link["status"] == "missing"
+
+
+async def test_pages_escape_what_workers_typed(client: TestClient) -> None:
+    passage = client.server.app[ENGINE].index.passages[2]
+    for text in XSS:
+        resp = await client.post("/admin/api/links", headers=BEARER,
+                                 json={"question": text, "passage_id": passage.id})
+        assert resp.status == 201
+    await login(client)
+    for page in ("/admin/links", "/admin/review", f"/admin/links?question={XSS[0]}&q=工会"):
+        html = await (await client.get(page)).text()
+        for text in XSS:
+            assert text not in html
+    html = await (await client.get("/admin/links")).text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+async def test_store_functions_round_trip(client: TestClient) -> None:
+    querylog = client.server.app[QUERYLOG]
+    passage = client.server.app[ENGINE].index.passages[2]
+    from bot.links import link_to
+
+    stored, created = await querylog.call(linkstore.save_link, link_to("问", passage), "me")
+    assert created and stored.id > 0
+    assert json.loads(json.dumps(stored.to_json()))["section_path"] == list(passage.path)

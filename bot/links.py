@@ -21,15 +21,21 @@ from bot.embed import Embedder
 from bot.index import Index
 from bot.keyword import tokenize
 from bot.passages import Passage
+from bot.retrieve import DENSE_CEIL as PASSAGE_CEIL
+from bot.retrieve import DENSE_FLOOR as PASSAGE_FLOOR
 from bot.retrieve import Hit, Result
 
 Status = Literal["ok", "changed", "missing"]
-# A new question takes a link's passage when 0.5 * dense + 0.5 * keyword >= LINK_MIN, where
-# dense rescales the cosine of the two questions between DENSE_FLOOR and DENSE_CEIL and keyword
-# is the weighted term overlap (F1) of the two questions. Calibrated on tests/data/links.json:
-# paraphrases of linked questions score >= 0.5, unrelated questions <= 0.35 (see BENCHMARKS.md).
+# A linked question's score for a new question: 0.65 x how close the two questions are (0.5
+# rescaled cosine + 0.5 weighted term overlap) + 0.35 x how well the linked passage itself fits
+# the new question (the retriever's fused score). The link's passage goes first when that score
+# is at least LINK_MIN and not more than LINK_MARGIN below the retriever's own best score, so a
+# question the passages answer well keeps its answer. Calibrated on tests/data/links_eval.json
+# (BENCHMARKS.md: "Linked questions").
 DENSE_FLOOR, DENSE_CEIL = 0.86, 0.96
-LINK_MIN = 0.45
+QUESTION_WEIGHT = 0.65
+LINK_MIN = 0.40
+LINK_MARGIN = 0.20
 
 
 @dataclass(frozen=True)
@@ -117,8 +123,8 @@ class LinkIndex:
     def terms(self, text: str) -> dict[str, float]:
         return {t: self.weight(t) for t in Counter(tokenize(text))}
 
-    def scores(self, vector: np.ndarray, text: str) -> np.ndarray:
-        """0.5 * rescaled cosine + 0.5 * weighted term overlap, for every live link."""
+    def closeness(self, vector: np.ndarray, text: str) -> np.ndarray:
+        """How close the question is to each linked question: 0.5 cosine + 0.5 term overlap."""
         cosine = self.vectors @ vector
         dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
         overlap = np.zeros(len(self.links), dtype=np.float32)
@@ -133,6 +139,16 @@ class LinkIndex:
                            np.maximum(recall + precision, 1e-6), 0.0)
         return 0.5 * dense + 0.5 * keyword
 
+    def scores(self, vector: np.ndarray, text: str) -> np.ndarray:
+        """Every live link's score (see LINK_MIN): question closeness and passage fit."""
+        where = positions(self.index)
+        rows = np.array([where[p.id] for p in self.passages], dtype=np.int64)
+        _, coverage = self.index.keyword.score(text)
+        cosine = self.index.vectors[rows] @ vector
+        fit = 0.5 * np.clip((cosine - PASSAGE_FLOOR) / (PASSAGE_CEIL - PASSAGE_FLOOR), 0, 1) \
+            + 0.5 * coverage[rows]
+        return QUESTION_WEIGHT * self.closeness(vector, text) + (1 - QUESTION_WEIGHT) * fit
+
     def best(self, vector: np.ndarray, text: str) -> tuple[Link, Passage, float] | None:
         if not self.links:
             return None
@@ -143,7 +159,8 @@ class LinkIndex:
     def __call__(self, result: Result, vector: np.ndarray) -> Result:
         """``result`` with the linked passage first when a linked question is close enough."""
         found = self.best(vector, self.query_text(result.question)) if result.question else None
-        if found is None or found[2] < LINK_MIN:
+        baseline = result.hits[0].score if result.hits else 0.0
+        if found is None or found[2] < LINK_MIN or found[2] < baseline - LINK_MARGIN:
             return result
         _, passage, score = found
         rest = [h for h in result.hits if h.passage.id != passage.id]

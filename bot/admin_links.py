@@ -40,8 +40,10 @@ def actor(request: web.Request, by: str = "") -> str:
     return f"{name + ' / ' if name else ''}{how} from {client_address(request)}"
 
 
-async def read(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
-    querylog = request.app[QUERYLOG]
+async def read(request: web.Request | web.Application, fn: Callable[..., Any],
+               *args: Any) -> Any:
+    """``fn(conn, *args)`` on a fresh read connection, off the event loop."""
+    querylog = (request.app if isinstance(request, web.Request) else request)[QUERYLOG]
 
     def run() -> Any:
         conn = querylog.read()
@@ -54,8 +56,8 @@ async def read(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
 
 async def reload_links(app: web.Application) -> None:
     """Serve the stored links from the next question on (no restart, no full re-embed)."""
-    querylog, engine = app[QUERYLOG], app[ENGINE]
-    links = await querylog.call(linkstore.list_links)
+    engine = app[ENGINE]
+    links = await read(app, linkstore.list_links)
     await asyncio.get_running_loop().run_in_executor(None, engine.set_links, links)
 
 

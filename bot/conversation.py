@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from bot import feedback
 from bot.admission import Shed
 from bot.answer import MAX_BYTES, related_hits, render_answer, render_passage
 from bot.config import WechatConfig
@@ -49,6 +50,7 @@ class Outcome:
 
     reply: str | None
     record: QueryRecord | None = None
+    vote: tuple[str, str] | None = None  # a worker's 有用/没用: (vote, msg_key of the question)
 
 
 def hit_json(passage: Passage, score: float) -> dict[str, Any]:
@@ -101,6 +103,18 @@ class Conversation:
         self.followups = FollowUps(cfg.followup_ttl, cfg.followup_users)
 
     async def respond(self, message: Any) -> Outcome:
+        """The outcome of ``message``; answers end with the 有用 / 没用 links (bot.feedback)."""
+        vote = feedback.vote_of(message) if message.type == "text" else None
+        if vote is not None:  # a tap on an answer: not a question, no new answer
+            return Outcome(feedback.THANKS[vote[0]], None, vote)
+        outcome = await self._respond(message)
+        record = outcome.record
+        if outcome.reply and record is not None and record.answered \
+                and record.msg_type in ("text", "voice", "click"):
+            outcome.reply = record.reply = outcome.reply + "\n\n" + feedback.tail(message)
+        return outcome
+
+    async def _respond(self, message: Any) -> Outcome:
         kind = message.type
         openid = message.source
         if kind == "text":
@@ -155,7 +169,8 @@ class Conversation:
         started = time.perf_counter()
         try:
             result: Result = await self.engine.asearch(question)
-            reply = render_answer(result, self.engine.cfg.retrieval.related_min_score)
+            reply = render_answer(result, self.engine.cfg.retrieval.related_min_score,
+                                  MAX_BYTES - feedback.RESERVE_BYTES)
             record.answered = result.answered
             record.hits = [hit_json(h.passage, h.score) for h in result.hits]
             related = related_hits(result, self.engine.cfg.retrieval.related_min_score)

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.conversation import SHED, Outcome
 from bot.dedupe import message_key
+from bot.feedback import save_vote
 from bot.keys import (
     BACKGROUND,
     CONFIG,
@@ -94,6 +95,8 @@ async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, L
                   else "answered" if record.answered else "not_found")
         app[METRICS].questions.labels(record.msg_type, result).inc()
         logged = background(app, app[QUERYLOG].add(record))
+    if outcome.vote is not None:
+        background(app, save_vote(app[QUERYLOG], incoming.message.source, *outcome.vote))
     return outcome, logged, int(time.time())
 
 

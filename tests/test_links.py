@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot import linkstore
+from bot import feedback, linkstore
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ENGINE, QUERYLOG
+from bot.views import drain
+from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_admin import TOKEN, XSS, login
+from tests.test_webhook import WECHAT, post
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
 def config(tmp_path: Path, knowledge_dir: Path) -> Config:
-    return make_config(tmp_path, knowledge_dir, "hashing", admin={"token": TOKEN})
+    return make_config(tmp_path, knowledge_dir, "hashing", admin={"token": TOKEN}, wechat=WECHAT)
 
 
 @pytest.fixture
@@ -162,3 +166,61 @@ async def test_store_functions_round_trip(client: TestClient) -> None:
     stored, created = await querylog.call(linkstore.save_link, link_to("问", passage), "me")
     assert created and stored.id > 0
     assert json.loads(json.dumps(stored.to_json()))["section_path"] == list(passage.path)
+
+
+def query_rows(config: Config) -> list[dict]:
+    import sqlite3
+
+    conn = sqlite3.connect(config.querylog.path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM queries ORDER BY id")]
+    finally:
+        conn.close()
+
+
+async def test_unhelpful_tap_marks_the_row_and_gets_no_answer(client: TestClient,
+                                                              config: Config) -> None:
+    user = "oWorker00000000000000001"
+    _, answer = await post(client, peer.text_xml("文号是多少", user=user), "aes")
+    assert answer["_encrypted"] and "云工通〔2023〕7号" in answer["Content"]
+    found = re.search(r'msgmenucontent=没用&msgmenuid=(\d+)">没用</a>', answer["Content"])
+    assert found and "msgmenucontent=有用" in answer["Content"]
+    assert len(answer["Content"].encode()) <= 2048
+    # Another worker's question in between: the tap still finds its own row.
+    await post(client, peer.text_xml("文号是多少", user="oOther000000000000000001"), "aes")
+    tap = peer.message_xml("text", {"Content": "没用", "bizmsgmenuid": found.group(1)}, user=user)
+    _, thanks = await post(client, tap, "aes")
+    assert thanks["Content"] == feedback.THANKS["unhelpful"] and "——" not in thanks["Content"]
+    await drain(client.server.app)
+    rows = query_rows(config)
+    assert [r["question"] for r in rows] == ["文号是多少", "文号是多少"]  # the tap is no question
+    review = await (await client.get("/admin/api/review", headers=BEARER)).json()
+    assert [q["id"] for q in review["unhelpful"]] == [rows[0]["id"]]
+    assert review["helpful_by_week"][0]["unhelpful"] == 1
+    assert review["helpful_by_week"][0]["rate"] == 0.0
+    await login(client)
+    html = await (await client.get("/admin/review")).text()
+    assert f'href="/admin/queries/{rows[0]["id"]}"' in html and "0%" in html
+    # Typed without a menu id (test accounts, old clients): the worker's latest answer.
+    _, thanks = await post(client, peer.text_xml("有用", user=user), "aes")
+    assert thanks["Content"] == feedback.THANKS["helpful"]
+    await drain(client.server.app)
+    review = await (await client.get("/admin/api/review", headers=BEARER)).json()
+    assert review["unhelpful"] == [] and review["helpful_by_week"][0]["helpful"] == 1
+
+
+async def test_linking_from_the_queue_clears_it(client: TestClient, config: Config) -> None:
+    user = "oWorker00000000000000002"
+    await post(client, peer.text_xml("文号是多少", user=user), "aes")
+    await post(client, peer.text_xml("没用", user=user), "aes")
+    await drain(client.server.app)
+    row = query_rows(config)[0]
+    assert len((await (await client.get("/admin/api/review", headers=BEARER)).json())
+               ["unhelpful"]) == 1
+    passage = client.server.app[ENGINE].index.passages[0]
+    resp = await client.post("/admin/api/links", headers=BEARER, json={
+        "question": row["question"], "passage_id": passage.id, "query_id": row["id"]})
+    assert resp.status == 201
+    assert (await (await client.get("/admin/api/review", headers=BEARER)).json())[
+        "unhelpful"] == []

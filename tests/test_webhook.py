@@ -181,7 +181,7 @@ async def test_followups_are_per_user(aiohttp_client, tmp_path: Path,  # noqa: A
     client = await aiohttp_client(create_app(cfg))
     alice, bob = "oAlice000000000000000000", "oBob00000000000000000000"
     _, first = await post(client, peer.text_xml("工会要怎么加强党建", user=alice))
-    assert first["Content"].endswith("回复 1、2 查看相关条款")
+    assert first["Content"].partition("\n\n这个回答：")[0].endswith("回复 1、2 查看相关条款")
     cited = [line[3:] for line in first["Content"].splitlines() if line[:3] in ("1. ", "2. ")]
     _, none_for_bob = await post(client, peer.text_xml("1", user=bob))
     assert "没有可查看的相关条款" in none_for_bob["Content"]

@@ -128,6 +128,21 @@ def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
     return serve(cfg)
 
 
+def cmd_links(cfg: Config, args: argparse.Namespace) -> int:
+    from bot.links_cli import export_links, import_links
+
+    if args.action == "export":
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as out:
+                count = export_links(cfg, out)
+        else:
+            count = export_links(cfg, sys.stdout)
+        print(f"links: exported {count}", file=sys.stderr)
+        return EXIT_OK
+    retriever, _ = _open(cfg)
+    return import_links(cfg, Path(args.file), retriever.index)
+
+
 def cmd_convert_model(cfg: Config, args: argparse.Namespace) -> int:
     if cfg.model.name != DEFAULT_MODEL:
         print(f"[model] name is {cfg.model.name!r}; nothing to convert", file=sys.stderr)
@@ -181,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the WeChat webhook, /healthz, /metrics and the admin "
                                    "pages.")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("links", parents=[common],
+                       help="export or import the questions staff linked to passages (JSONL)",
+                       description="Export or import the questions staff linked to passages, "
+                                   "one JSON object a line.")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("export", parents=[common], help="print every link (or --output FILE)")
+    a.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    a = actions.add_parser("import", parents=[common],
+                           help="add the links of FILE (all or nothing; same question: moved)")
+    a.add_argument("file", metavar="FILE", help="JSONL written by bot links export")
+    p.set_defaults(func=cmd_links)
     p = sub.add_parser("convert-model", parents=[common],
                        help="convert the bundled default model now instead of on first use",
                        description="Convert the bundled default model now instead of on first use.")
@@ -192,7 +218,7 @@ def _log_config(cfg: Config, args: argparse.Namespace) -> LogConfig:
     """-v: debug; ``bot ask`` prints answers, so its stderr stays quiet unless something fails."""
     if getattr(args, "verbose", False):
         return LogConfig("DEBUG", cfg.log.json)
-    if args.command == "ask":
+    if args.command in ("ask", "links"):
         return LogConfig("WARNING", cfg.log.json)
     return cfg.log
 

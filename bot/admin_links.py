@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_QUESTION = 500
 SEARCH_HITS = 10
+POLL_SECONDS = 2.0  # how soon links imported by another process are served
 
 
 def _json_error(status: type[web.HTTPException], message: str) -> web.HTTPException:
@@ -61,10 +62,31 @@ async def reload_links(app: web.Application) -> None:
     await asyncio.get_running_loop().run_in_executor(None, engine.set_links, links)
 
 
+def _signature(conn: Any) -> tuple:
+    return tuple(conn.execute("SELECT count(*), max(id), max(created_at) FROM links").fetchone())
+
+
+async def follow_links(app: web.Application, every: float = POLL_SECONDS) -> None:
+    """Pick up links changed by another process (``bot links import``, a second server)."""
+    seen = await read(app, _signature)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            now = await read(app, _signature)
+            if now != seen:
+                await reload_links(app)
+                seen = now
+        except Exception:  # noqa: BLE001 - keep serving the links already loaded
+            log.exception("links: reloading the links failed")
+
+
 async def links_ctx(app: web.Application) -> Any:
-    """Load the links with the index when the server starts."""
+    """Load the links with the index when the server starts, and follow outside changes."""
     await reload_links(app)
+    task = asyncio.create_task(follow_links(app))
     yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def passage_json(passage: Passage, score: float | None = None) -> dict[str, Any]:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from bot.config import Config
 from bot.keys import ENGINE, QUERYLOG
 from bot.views import drain
 from tests import wechat_peer as peer
-from tests.conftest import make_config
+from tests.conftest import ROOT, make_config
 from tests.test_admin import TOKEN, XSS, login
 from tests.test_webhook import WECHAT, post
 
@@ -224,3 +227,62 @@ async def test_linking_from_the_queue_clears_it(client: TestClient, config: Conf
     assert resp.status == 201
     assert (await (await client.get("/admin/api/review", headers=BEARER)).json())[
         "unhelpful"] == []
+
+
+def bot_cli(config_file: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", "--config", str(config_file), *args],
+                          input=stdin, capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+
+
+async def test_export_and_import_move_links(client: TestClient, config: Config,
+                                            tmp_path: Path) -> None:
+    passages = client.server.app[ENGINE].index.passages
+    for i, question in enumerate(["导出的问题一", "导出的问题二"]):
+        await client.post("/admin/api/links", headers=BEARER,
+                          json={"question": question, "passage_id": passages[2 + i].id})
+    source = tmp_path / "source.toml"
+    source.write_text(f'[knowledge]\ndir = "{config.knowledge.dir}"\n[index]\ndir = '
+                      f'"{config.index.dir}"\n[model]\nname = "hashing"\n[querylog]\npath = '
+                      f'"{config.querylog.path}"\n', encoding="utf-8")
+    exported = bot_cli(source, "links", "export")
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [x["question"] for x in lines] == ["导出的问题一", "导出的问题二"]
+    assert lines[0]["passage_id"] == passages[2].id and lines[0]["section_path"]
+
+    # Another deployment: same documents, its own index and query log.
+    target = tmp_path / "target.toml"
+    target.write_text(source.read_text(encoding="utf-8").replace(
+        str(config.index.dir), str(tmp_path / "index2")).replace(
+        str(config.querylog.path), str(tmp_path / "q2.sqlite3")), encoding="utf-8")
+    file = tmp_path / "links.jsonl"
+    file.write_text(exported.stdout + '{"question": "坏的", "passage_id": "nope"}\nnot json\n',
+                    encoding="utf-8")
+    refused = bot_cli(target, "links", "import", str(file))
+    assert refused.returncode == 1
+    assert "line 3: no passage nope" in refused.stderr and "line 4: not JSON" in refused.stderr
+    assert bot_cli(target, "links", "export").stdout == ""  # all or nothing
+    file.write_text(exported.stdout, encoding="utf-8")
+    done = bot_cli(target, "links", "import", str(file))
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 (2 new, 0 updated)" in done.stdout
+    again = [json.loads(line) for line in bot_cli(target, "links", "export").stdout.splitlines()]
+    assert [(x["question"], x["passage_id"]) for x in again] == \
+        [(x["question"], x["passage_id"]) for x in lines]
+    assert all(x["created_by"].startswith("bot links import links.jsonl") for x in again)
+
+
+async def test_a_running_server_follows_imported_links(client: TestClient,
+                                                       config: Config) -> None:
+    from bot.links import link_to
+
+    passage = client.server.app[ENGINE].index.passages[3]
+    await client.server.app[QUERYLOG].call(linkstore.save_link, link_to("别处导入的", passage),
+                                           "another process")
+    engine = client.server.app[ENGINE]
+    for _ in range(50):
+        if engine.retriever.links is not None and engine.retriever.links.links:
+            break
+        await asyncio.sleep(0.2)
+    assert [link.question for link in engine.retriever.links.links] == ["别处导入的"]

@@ -1,0 +1,89 @@
+"""``bot links export`` / ``bot links import FILE``: links as JSONL staff can version and move.
+
+An import checks every line against the current index first and stores nothing if one is bad
+(one clear line per problem); a link whose passage changed since the export is kept with its
+old content hash, so it shows as "needs review" instead of silently pointing elsewhere.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from bot import linkstore
+from bot.config import Config
+from bot.index import Index
+from bot.links import Link, locate
+from bot.querylog import QueryLog
+
+FIELDS = ("question", "passage_id", "source", "section_path", "kind", "content_hash",
+          "citation", "created_by", "created_at")
+
+
+def export_links(cfg: Config, out: TextIO) -> int:
+    """Every stored link, one JSON object a line; returns how many."""
+    querylog = QueryLog(cfg.querylog.path)
+    try:
+        links = querylog.call_sync(linkstore.list_links)
+    finally:
+        querylog.close()
+    for link in links:
+        data = link.to_json()
+        out.write(json.dumps({k: data[k] for k in FIELDS}, ensure_ascii=False) + "\n")
+    return len(links)
+
+
+def parse_line(number: int, line: str, index: Index) -> tuple[Link | None, str]:
+    """(link ready to store, "") or (None, why not)."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"line {number}: not JSON ({exc.msg})"
+    if not isinstance(data, dict) or not isinstance(data.get("question"), str) \
+            or not data["question"].strip():
+        return None, f"line {number}: needs a non-empty \"question\""
+    path = data.get("section_path", [])
+    if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
+        return None, f"line {number}: \"section_path\" must be a list of strings"
+    wanted = Link(0, data["question"].strip(), str(data.get("passage_id", "")),
+                  str(data.get("source", "")), tuple(path), str(data.get("kind", "section")),
+                  str(data.get("content_hash", "")), str(data.get("citation", "")))
+    passage, _ = locate(wanted, index)
+    if passage is None:
+        return None, (f"line {number}: no passage {wanted.passage_id or '-'} "
+                      f"({wanted.citation or wanted.source}) in the current index")
+    # Keep the exported hash (a changed passage then shows as needing review).
+    return Link(0, wanted.question, passage.id, passage.source, passage.path, passage.kind,
+                wanted.content_hash or passage.content_hash, passage.citation), ""
+
+
+def import_links(cfg: Config, file: Path, index: Index) -> int:
+    """Store the links of ``file``; exit code 0, or 1 (nothing stored) when a line is bad."""
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: cannot read {file}: {exc}", file=sys.stderr)
+        return 1
+    parsed = [parse_line(n, line, index) for n, line in enumerate(lines, 1) if line.strip()]
+    problems = [why for link, why in parsed if link is None]
+    for why in problems:
+        print(f"error: {file}: {why}", file=sys.stderr)
+    if problems:
+        print(f"links: nothing imported ({len(problems)} bad lines)", file=sys.stderr)
+        return 1
+    actor = f"bot links import {file.name} by {getpass.getuser()}"
+    links = [link for link, _ in parsed if link is not None]
+
+    def store(conn):  # noqa: ANN001, ANN202 - one transaction: all lines or none
+        return [linkstore.save_link(conn, link, actor, "import")[1] for link in links]
+    querylog = QueryLog(cfg.querylog.path)
+    try:
+        created = querylog.call_sync(store)
+    finally:
+        querylog.close()
+    print(f"links: imported {len(links)} ({sum(created)} new, {len(links) - sum(created)} "
+          "updated); a running bot serve serves them within seconds")
+    return 0

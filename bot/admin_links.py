@@ -10,13 +10,14 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from bot import linkstore
 from bot.admin_auth import BEARER
-from bot.keys import ADMIN_SESSION, ENGINE, QUERYLOG
+from bot.keys import ADMIN_SESSION, ADMIN_TZ, ENGINE, QUERYLOG
 from bot.links import Link, link_to, locate, positions
 from bot.passages import Passage
 from bot.proxy import client_address
@@ -117,11 +118,20 @@ async def search_passages(request: web.Request, q: str) -> list[dict[str, Any]]:
     return hits
 
 
+def local_time(request: web.Request, stamp: str) -> str:
+    """A stored UTC time in the admin's zone, as the other admin pages show times."""
+    if not stamp or ADMIN_TZ not in request.app:
+        return stamp
+    return datetime.fromisoformat(stamp).astimezone(request.app[ADMIN_TZ]).strftime(
+        "%Y-%m-%d %H:%M:%S")
+
+
 def link_view(link: Link, request: web.Request) -> dict[str, Any]:
     """A stored link with its state against the current index (needs review when not ok)."""
     passage, status = locate(link, request.app[ENGINE].index)
     return {**link.to_json(), "status": status, "needs_review": status != "ok",
-            "current_citation": passage.citation if passage else ""}
+            "current_citation": passage.citation if passage else "",
+            "created_local": local_time(request, link.created_at)}
 
 
 async def create_link(request: web.Request, question: str, passage_id: str,
@@ -234,7 +244,8 @@ async def links_page(request: web.Request) -> web.Response:
     return render(request, "links.html", {
         "question": question, "query_id": query_id if query_id.isdigit() else "", "q": q,
         "hits": await search_passages(request, q) if q else [], "links": links,
-        "audit": (await read(request, linkstore.audit_trail))[:30],
+        "audit": [{**a, "time_local": local_time(request, a["time"])}
+                  for a in (await read(request, linkstore.audit_trail))[:30]],
         "saved": request.query.get("saved", ""),
     })
 

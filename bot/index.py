@@ -26,7 +26,7 @@ from bot.knowledge import KnowledgeError, file_digest, read_notice, scan
 from bot.passages import Passage, notice_passages
 
 log = logging.getLogger(__name__)
-FORMAT = 2
+FORMAT = 3
 
 
 class IndexUnusable(RuntimeError):
@@ -112,7 +112,7 @@ class Index:
         self.kind = kind
         self.faiss = ann_index(self.vectors if self.vectors.ndim == 2  # 0 passages: (0, dim)
                                else self.vectors.reshape(len(passages), -1), kind)
-        self.keyword = KeywordIndex([p.search_text for p in passages])
+        self.keyword = KeywordIndex([p.keyword_text for p in passages])
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
         return {p.content_hash: self.vectors[i] for i, p in enumerate(self.passages)}
@@ -184,7 +184,7 @@ def build_index(
     known = previous.vectors_by_hash() if previous else {}
     missing = list(dict.fromkeys(p.content_hash for p in passages if p.content_hash not in known))
     if missing:
-        texts = {p.content_hash: p.search_text for p in passages}
+        texts = {p.content_hash: p.dense_text for p in passages}
         vectors = embedder.encode_passages([texts[h] for h in missing], progress=progress)
         known.update(zip(missing, vectors, strict=True))
     matrix = (

@@ -123,7 +123,8 @@ def test_markdown_notice_keeps_its_title() -> None:
 
 
 def test_plain_text_law_is_cited_by_article() -> None:
-    text = ("中华人民共和国劳动合同法\n2007年6月29日 第十届全国人民代表大会常务委员会第二十八次会议通过\n"
+    text = ("中华人民共和国劳动合同法\n"
+            "2007年6月29日 第十届全国人民代表大会常务委员会第二十八次会议通过\n"
             "第一章 总则\n第一条 为了完善劳动合同制度，制定本法。\n"
             "第二条 本法适用于境内的企业。\n第三条 订立劳动合同，应当遵循合法原则。\n")
     notice = parse_text(text, "law.txt")

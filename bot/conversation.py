@@ -14,7 +14,7 @@ from typing import Any
 
 from bot import feedback
 from bot.admission import Shed
-from bot.answer import MAX_BYTES, related_hits, render_answer, render_passage
+from bot.answer import MAX_BYTES, candidates, related_hits, render_answer, render_passage
 from bot.config import WechatConfig
 from bot.engine import Engine
 from bot.passages import Passage
@@ -38,7 +38,7 @@ VOICE_UNRECOGNISED = (
 SEARCH_FAILED = "抱歉，系统暂时无法查询，请稍后再试。您的问题已记录。"
 NO_FOLLOWUP = "目前没有可查看的相关条款，请直接输入您的问题。"
 HELP_WORDS = {"帮助", "help", "?", "？", "菜单", "使用说明"}
-FOLLOWUP_WORDS = {"1": 0, "2": 1, "１": 0, "２": 1}
+FOLLOWUP_WORDS = {"1": 0, "2": 1, "3": 2, "１": 0, "２": 1, "３": 2}
 MORE_WORDS = {"更多", "more"}
 SILENT = None
 SHED = "shed"  # the delivery of a question dropped under overload
@@ -66,12 +66,14 @@ class FollowUps:
     def __init__(self, ttl: float, max_users: int) -> None:
         self.ttl = ttl
         self.max_users = max_users
-        self._state: OrderedDict[str, tuple[float, list[Passage], set[int]]] = OrderedDict()
+        self._state: OrderedDict[str, tuple[float, list[Passage], set[int], str]] = OrderedDict()
 
-    def remember(self, openid: str, passages: list[Passage]) -> None:
+    def remember(self, openid: str, passages: list[Passage], asked: str = "") -> None:
+        """Offer ``passages`` to the user; ``asked`` is the question when they are candidates
+        to choose from (the choice is then logged against it)."""
         self._state.pop(openid, None)
         if passages:
-            self._state[openid] = (time.monotonic() + self.ttl, passages, set())
+            self._state[openid] = (time.monotonic() + self.ttl, passages, set(), asked)
             while len(self._state) > self.max_users:
                 self._state.popitem(last=False)
 
@@ -81,7 +83,7 @@ class FollowUps:
         if entry is None or entry[0] < time.monotonic():
             self._state.pop(openid, None)
             return None
-        _, passages, shown = entry
+        _, passages, shown, _ = entry
         if position is None:
             position = next((i for i in range(len(passages)) if i not in shown), len(passages))
         if position >= len(passages):
@@ -89,6 +91,11 @@ class FollowUps:
         shown.add(position)
         self._state.move_to_end(openid)
         return passages[position]
+
+    def asked(self, openid: str) -> str:
+        """The question whose candidates the user is choosing from ("" if none)."""
+        entry = self._state.get(openid)
+        return entry[3] if entry and entry[0] >= time.monotonic() else ""
 
     def __len__(self) -> int:
         return len(self._state)
@@ -139,14 +146,19 @@ class Conversation:
         return await self.answer(openid, "text", text)
 
     def _followup(self, openid: str, text: str) -> Outcome:
+        asked = self.followups.asked(openid)
         passage = self.followups.take(openid, FOLLOWUP_WORDS.get(text))
-        record = QueryRecord(openid, "followup", text)
+        # A choice among candidates is logged against the question: a label for staff.
+        record = (QueryRecord(openid, "choice", asked) if asked and passage
+                  else QueryRecord(openid, "followup", text))
         if passage is None:
             record.reply = NO_FOLLOWUP
             return Outcome(NO_FOLLOWUP, record)
         reply = render_passage(passage, MAX_BYTES)
         record.answered, record.reply = True, reply
         record.hits = [hit_json(passage, 1.0)]
+        if asked:
+            record.hits[0]["chosen"] = FOLLOWUP_WORDS.get(text, 0) + 1
         return Outcome(reply, record)
 
     async def _event(self, openid: str, message: Any) -> Outcome:
@@ -169,14 +181,19 @@ class Conversation:
         started = time.perf_counter()
         try:
             result: Result = await self.engine.asearch(question)
-            reply = render_answer(result, self.engine.cfg.retrieval.related_min_score,
-                                  MAX_BYTES - feedback.RESERVE_BYTES)
+            cfg = self.engine.cfg.retrieval
+            reply = render_answer(result, cfg.related_min_score,
+                                  MAX_BYTES - feedback.RESERVE_BYTES, cfg.min_score)
             record.answered = result.answered
             record.hits = [hit_json(h.passage, h.score) for h in result.hits]
-            related = related_hits(result, self.engine.cfg.retrieval.related_min_score)
-            self.followups.remember(
-                openid, [h.passage for h in related] if result.answered else []
-            )
+            offered = candidates(result, cfg.min_score)
+            if offered:
+                self.followups.remember(openid, [h.passage for h in offered], question)
+            else:
+                related = related_hits(result, cfg.related_min_score)
+                self.followups.remember(
+                    openid, [h.passage for h in related] if result.answered else []
+                )
         except Shed as exc:  # overloaded: no reply, but the question is logged as shed
             record.delivery, record.error = SHED, f"shed: {exc}"
             return Outcome(SILENT, record)

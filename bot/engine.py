@@ -15,6 +15,7 @@ from bot.config import Config
 from bot.embed import Embedder, load_embedder
 from bot.index import BuildReport, Index, build_index, open_or_build, save_index
 from bot.links import Link, Links
+from bot.reference import open_reference
 from bot.retrieve import Result, Retriever
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,13 @@ log = logging.getLogger(__name__)
 class Engine:
     """Answers questions from the current index; ``swap`` installs a rebuilt one atomically."""
 
-    def __init__(self, cfg: Config, embedder: Embedder, index: Index) -> None:
+    def __init__(self, cfg: Config, embedder: Embedder, index: Index,
+                 reference: Index | None = None) -> None:
         self.cfg = cfg
         self.embedder = embedder
+        self.reference = reference
         self.links = Links(embedder)
-        self.retriever = Retriever(index, embedder, cfg.retrieval)
+        self.retriever = Retriever(index, embedder, cfg.retrieval, reference)
         self.batcher: MicroBatcher[str, Result] = MicroBatcher(
             self._search_batch, cfg.model.query_batch, cfg.model.batch_wait_ms / 1000
         )
@@ -46,16 +49,16 @@ class Engine:
         index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder,
                                       kind=cfg.index.type)
         log.info("engine: %s", report.summary())
-        return cls(cfg, embedder, index), report
+        return cls(cfg, embedder, index, open_reference(cfg, embedder)), report
 
     @property
     def index(self) -> Index:
         return self.retriever.index
 
     def swap(self, index: Index) -> None:
-        retriever = Retriever(index, self.embedder, self.cfg.retrieval)
+        retriever = Retriever(index, self.embedder, self.cfg.retrieval, self.reference)
         if self.links.links:
-            retriever.links = self.links.index_for(index, retriever.query_text)
+            retriever.links = self.links.index_for(retriever)
         self.retriever = retriever
         self.loaded_at = time.time()
 
@@ -63,7 +66,7 @@ class Engine:
         """Serve ``links`` from the next question on (embeds only new questions; off the loop)."""
         self.links.set(links)
         retriever = self.retriever
-        retriever.links = self.links.index_for(retriever.index, retriever.query_text)
+        retriever.links = self.links.index_for(retriever)
 
     def rebuild(self) -> BuildReport:
         """Bring the index up to date with the folder and swap it in (runs off the loop).

@@ -23,7 +23,7 @@ from bot.keyword import tokenize
 from bot.passages import Passage
 from bot.retrieve import DENSE_CEIL as PASSAGE_CEIL
 from bot.retrieve import DENSE_FLOOR as PASSAGE_FLOOR
-from bot.retrieve import Hit, Result
+from bot.retrieve import Hit, Result, Retriever
 
 Status = Literal["ok", "changed", "missing"]
 # A linked question's score for a new question: 0.65 x how close the two questions are (0.5
@@ -187,8 +187,10 @@ class Links:
         with self._lock:
             self.links = list(links)
 
-    def index_for(self, index: Index, query_text: Callable[[str], str]) -> LinkIndex:
-        """The LinkIndex of ``index``: embeds only questions not embedded before (off the loop)."""
+    def index_for(self, retriever: Retriever) -> LinkIndex:
+        """The LinkIndex of ``retriever``'s index: embeds only questions not embedded before, as
+        the retriever encodes questions (adapter included). Runs off the loop."""
+        index, query_text = retriever.index, retriever.query_text
         with self._lock:
             live = []
             for link in self.links:
@@ -199,6 +201,8 @@ class Links:
             missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
             if missing:
                 encoded = self.embedder.encode_queries(missing)
+                if retriever.adapter is not None:
+                    encoded = retriever.adapter.apply(encoded)
                 self._vectors.update(zip(missing, encoded, strict=True))
             vectors = (np.stack([self._vectors[t] for t in texts]).astype(np.float32) if texts
                        else np.zeros((0, index.dim or self.embedder.dim), dtype=np.float32))

@@ -29,6 +29,7 @@ from bot.admin_auth import (
 from bot.admin_documents import api_document, api_documents, document_outline, documents
 from bot.admin_guard import add_security_headers, guarded, safe_next
 from bot.admin_links import ROUTES as LINK_ROUTES
+from bot.admin_links import feedback_stats
 from bot.admin_queries import PAGE_SIZE, FilterError, Filters, detail, export_csv, item, list_page
 from bot.admin_stats import bar_chart, compute_stats, page_of, unanswered_groups
 from bot.admin_upkeep import querylog_upkeep_ctx
@@ -196,7 +197,8 @@ async def review(request: web.Request) -> web.Response:
 
 async def _stats(request: web.Request) -> tuple[Filters, dict[str, Any]]:
     filters, tz = filters_of(request), request.app[ADMIN_TZ]
-    return filters, await read(request, compute_stats, filters, tz, datetime.now(tz).date())
+    stats = await read(request, compute_stats, filters, tz, datetime.now(tz).date())
+    return filters, {**stats, "feedback": await feedback_stats(request)}
 
 
 async def stats_page(request: web.Request) -> web.Response:

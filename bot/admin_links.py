@@ -219,6 +219,14 @@ async def review_queue(request: web.Request) -> dict[str, Any]:
     }
 
 
+async def feedback_stats(request: web.Request) -> dict[str, Any]:
+    """For the stats page: helpful rate by week and how much waits in the review queue."""
+    queue = await review_queue(request)
+    return {"helpful_by_week": queue["helpful_by_week"],
+            "to_review": {k: len(queue[k]) for k in ("unhelpful", "choices",
+                                                     "links_needing_review")}}
+
+
 async def api_review(request: web.Request) -> web.Response:
     return web.json_response(await review_queue(request))
 

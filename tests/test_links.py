@@ -205,6 +205,10 @@ async def test_unhelpful_tap_marks_the_row_and_gets_no_answer(client: TestClient
     await login(client)
     html = await (await client.get("/admin/review")).text()
     assert f'href="/admin/queries/{rows[0]["id"]}"' in html and "0%" in html
+    stats = await (await client.get("/admin/api/stats", headers=BEARER)).json()
+    assert stats["feedback"]["to_review"]["unhelpful"] == 1
+    assert stats["feedback"]["helpful_by_week"][0]["rate"] == 0.0
+    assert "有用率" in await (await client.get("/admin/stats")).text()
     # Typed without a menu id (test accounts, old clients): the worker's latest answer.
     _, thanks = await post(client, peer.text_xml("有用", user=user), "aes")
     assert thanks["Content"] == feedback.THANKS["helpful"]

@@ -100,9 +100,11 @@ CLI_NOT_FOUND = (
 
 def cmd_ask(cfg: Config, args: argparse.Namespace) -> int:
     from bot.answer import render_answer
+    from bot.links_cli import attach_links
 
     questions = args.question or [line.strip() for line in sys.stdin if line.strip()]
     retriever, _ = _open(cfg)
+    attach_links(cfg, retriever)  # answer as the server does, linked questions included
     for question in questions:
         result = retriever.search(question)
         # The webhook's "not found" says the question was recorded; here nothing is recorded.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -16,11 +17,32 @@ from typing import TextIO
 from bot import linkstore
 from bot.config import Config
 from bot.index import Index
-from bot.links import Link, locate
+from bot.links import Link, Links, locate
 from bot.querylog import QueryLog
+from bot.retrieve import Retriever
 
 FIELDS = ("question", "passage_id", "source", "section_path", "kind", "content_hash",
           "citation", "created_by", "created_at")
+
+
+def attach_links(cfg: Config, retriever: Retriever) -> int:
+    """Let ``bot ask`` answer as the server does: with the links in the query log, if any."""
+    path = cfg.querylog.path
+    if not path.is_file():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            links = linkstore.list_links(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:  # an old query log without the links table, or not a database
+        return 0
+    if links:
+        held = Links(retriever.embedder)
+        held.set(links)
+        retriever.links = held.index_for(retriever)
+    return len(links)
 
 
 def export_links(cfg: Config, out: TextIO) -> int:

@@ -275,6 +275,8 @@ async def test_export_and_import_move_links(client: TestClient, config: Config,
     assert [(x["question"], x["passage_id"]) for x in again] == \
         [(x["question"], x["passage_id"]) for x in lines]
     assert all(x["created_by"].startswith("bot links import links.jsonl") for x in again)
+    asked = bot_cli(target, "ask", "--json", "导出的问题一")  # bot ask answers with links too
+    assert json.loads(asked.stdout)["hits"][0]["id"] == passages[2].id
 
 
 async def test_a_running_server_follows_imported_links(client: TestClient,

@@ -110,12 +110,14 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
     while not answers_with(ask(base, last_entry["question"]), last_passage):
         assert time.monotonic() - posted < 5, "link not served within 5 s"
         time.sleep(0.2)
+    served_after = time.monotonic() - posted
 
     originals = sum(answers_with(ask(base, e["question"]), p) for e, p in links)
     paraphrased = [(q, answers_with(ask(base, q), p)) for e, p in links
                    for q in e["paraphrases"]]
     kept = [q for q in data["unrelated"] if top1(ask(base, q)) == before[q]]
-    print(f"links: originals {originals}/10, paraphrases "
+    print(f"links: served {served_after:.2f} s after the POST; originals {originals}/10, "
+          "paraphrases "
           f"{sum(ok for _, ok in paraphrased)}/{len(paraphrased)}, unrelated kept "
           f"{len(kept)}/{len(before)}; missed {[q for q, ok in paraphrased if not ok]}, "
           f"moved {sorted(set(before) - set(kept))}")

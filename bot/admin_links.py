@@ -17,6 +17,8 @@ from aiohttp import web
 
 from bot import linkstore
 from bot.admin_auth import BEARER
+from bot.admin_queries import Filters
+from bot.admin_stats import unanswered_groups
 from bot.keys import ADMIN_SESSION, ADMIN_TZ, ENGINE, QUERYLOG
 from bot.links import Link, link_to, locate, positions
 from bot.passages import Passage
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_QUESTION = 500
 SEARCH_HITS = 10
+UNANSWERED_SHOWN = 50
 POLL_SECONDS = 2.0  # how soon links imported by another process are served
 
 
@@ -211,7 +214,11 @@ async def api_audit(request: web.Request) -> web.Response:
 
 async def review_queue(request: web.Request) -> dict[str, Any]:
     links = [link_view(link, request) for link in await read(request, linkstore.list_links)]
+    groups = await read(request, unanswered_groups, Filters(), request.app[ADMIN_TZ], "open")
     return {
+        "unanswered": [{"key": g.id, "question": g.question, "count": g.count,
+                        "users": len(g.users), "last_seen": g.last_seen}
+                       for g in groups[:UNANSWERED_SHOWN]],
         "unhelpful": await read(request, linkstore.unhelpful),
         "choices": await read(request, linkstore.choices),
         "links_needing_review": [v for v in links if v["needs_review"]],
@@ -223,7 +230,7 @@ async def feedback_stats(request: web.Request) -> dict[str, Any]:
     """For the stats page: helpful rate by week and how much waits in the review queue."""
     queue = await review_queue(request)
     return {"helpful_by_week": queue["helpful_by_week"],
-            "to_review": {k: len(queue[k]) for k in ("unhelpful", "choices",
+            "to_review": {k: len(queue[k]) for k in ("unanswered", "unhelpful", "choices",
                                                      "links_needing_review")}}
 
 

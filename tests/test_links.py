@@ -202,6 +202,10 @@ async def test_unhelpful_tap_marks_the_row_and_gets_no_answer(client: TestClient
     assert [q["id"] for q in review["unhelpful"]] == [rows[0]["id"]]
     assert review["helpful_by_week"][0]["unhelpful"] == 1
     assert review["helpful_by_week"][0]["rate"] == 0.0
+    await post(client, peer.text_xml("食堂今天中午吃什么", user=user), "aes")
+    await drain(client.server.app)
+    review = await (await client.get("/admin/api/review", headers=BEARER)).json()
+    assert [g["question"] for g in review["unanswered"]] == ["食堂今天中午吃什么"]
     await login(client)
     html = await (await client.get("/admin/review")).text()
     assert f'href="/admin/queries/{rows[0]["id"]}"' in html and "0%" in html

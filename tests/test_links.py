@@ -152,7 +152,10 @@ async def test_pages_escape_what_workers_typed(client: TestClient) -> None:
         resp = await client.post("/admin/api/links", headers=BEARER,
                                  json={"question": text, "passage_id": passage.id})
         assert resp.status == 201
+        await post(client, peer.text_xml(text), "aes")  # an unanswered group on /admin/review
+    await drain(client.server.app)
     await login(client)
+    assert "&lt;script&gt;" in await (await client.get("/admin/review")).text()
     for page in ("/admin/links", "/admin/review", f"/admin/links?question={XSS[0]}&q=工会"):
         html = await (await client.get(page)).text()
         for text in XSS:

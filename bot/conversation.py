@@ -116,8 +116,9 @@ class Conversation:
             return Outcome(feedback.THANKS[vote[0]], None, vote)
         outcome = await self._respond(message)
         record = outcome.record
+        offered_candidates = bool(self.followups.asked(message.source))  # not an answer yet
         if outcome.reply and record is not None and record.answered \
-                and record.msg_type in ("text", "voice", "click"):
+                and record.msg_type in ("text", "voice", "click") and not offered_candidates:
             outcome.reply = record.reply = outcome.reply + "\n\n" + feedback.tail(message)
         return outcome
 

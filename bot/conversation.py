@@ -16,8 +16,8 @@ from bot.answer import MAX_BYTES, related_hits, render_answer, render_passage
 from bot.config import WechatConfig
 from bot.engine import Engine
 from bot.passages import Passage
-from bot.querylog import QueryRecord
 from bot.retrieve import Result
+from bot.store.records import QueryRecord
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from bot.conversation import Conversation
 from bot.customer_service import CustomerService
 from bot.dedupe import Inflight
 from bot.engine import Engine
-from bot.querylog import QueryLog
+from bot.store import QueryStore
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", Engine)
-QUERYLOG = web.AppKey("querylog", QueryLog)
+QUERYLOG: web.AppKey[QueryStore] = web.AppKey("querylog")
 CONVERSATION = web.AppKey("conversation", Conversation)
 INFLIGHT = web.AppKey("inflight", Inflight)
 CRYPTO: web.AppKey[WeChatCrypto | None] = web.AppKey("crypto")

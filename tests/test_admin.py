@@ -20,7 +20,7 @@ from bot.admin_stats import group_id, percentile, question_key
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ADMIN_AUTH, QUERYLOG
-from bot.querylog import QueryLog, QueryRecord, hash_openid
+from bot.store import QueryRecord, SQLiteStore, hash_openid
 from bot.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
@@ -68,7 +68,7 @@ def record(question: str, when: datetime, answered: bool = False, user: str = "o
                        delivery="passive")
 
 
-def querylog(client: TestClient) -> QueryLog:
+def querylog(client: TestClient) -> SQLiteStore:
     return client.server.app[QUERYLOG]
 
 
@@ -404,7 +404,7 @@ async def test_openids_can_be_stored_as_salted_hashes(aiohttp_client, tmp_path: 
 
 
 async def test_retention_deletes_old_rows(tmp_path: Path) -> None:
-    log = QueryLog(tmp_path / "q.sqlite3")
+    log = SQLiteStore(tmp_path / "q.sqlite3")
     now = datetime(2024, 6, 30, tzinfo=UTC)
     log.add_sync(record("旧", now - timedelta(days=31)))
     log.add_sync(record("新", now - timedelta(days=29)))
@@ -423,7 +423,7 @@ async def test_retention_task_runs_at_start_and_periodically(
     monkeypatch.setattr(admin_upkeep, "RETENTION_INTERVAL", 0.05)
     old = datetime.now(UTC) - timedelta(days=8)
     path = tmp_path / "querylog.sqlite3"
-    seed = QueryLog(path)
+    seed = SQLiteStore(path)
     seed.add_sync(record("开始前的旧问题", old))
     seed.close()
     cfg = make_config(tmp_path, knowledge_dir, "hashing", querylog={"retention_days": 7})

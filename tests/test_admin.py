@@ -20,7 +20,7 @@ from bot.admin_stats import group_id, percentile, question_key
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ADMIN_AUTH, QUERYLOG
-from bot.store import QueryRecord, SQLiteStore, hash_openid
+from bot.store import QueryRecord, QueryStore, SQLiteStore, hash_openid
 from bot.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
@@ -32,10 +32,13 @@ SOURCE = "云工通〔2023〕7号 云南省总工会关于学习宣传贯彻习�
 TITLE = "云南省总工会关于学习宣传贯彻习近平总书记重要指示精神的通知"
 
 
-@pytest.fixture
-def config(tmp_path: Path, knowledge_dir: Path) -> Config:
+@pytest.fixture(params=["sqlite", "postgres"])
+def config(request: pytest.FixtureRequest, tmp_path: Path, knowledge_dir: Path) -> Config:
+    """Every admin feature is checked on both query stores (a real PostgreSQL server)."""
+    querylog = {"url": request.getfixturevalue("postgres").database()} \
+        if request.param == "postgres" else {}
     return make_config(tmp_path, knowledge_dir, "hashing", wechat=WECHAT,
-                       admin={"token": TOKEN})
+                       admin={"token": TOKEN}, querylog=querylog)
 
 
 @pytest.fixture
@@ -68,7 +71,7 @@ def record(question: str, when: datetime, answered: bool = False, user: str = "o
                        delivery="passive")
 
 
-def querylog(client: TestClient) -> SQLiteStore:
+def querylog(client: TestClient) -> QueryStore:
     return client.server.app[QUERYLOG]
 
 
@@ -248,12 +251,12 @@ async def test_questions_from_the_webhook_appear_escaped(client: TestClient,
 async def test_filters_dates_in_beijing_time_search_doc_and_pages(client: TestClient) -> None:
     log = querylog(client)
     base = datetime(2024, 5, 1, 15, 30, tzinfo=UTC)  # 23:30 in Beijing, still 1 May
-    log.add_sync(record("五月一日的问题", base, answered=True))
-    log.add_sync(record("五月二日的问题", base + timedelta(hours=1)))  # 00:30 on 2 May
-    log.add_sync(record("100%_确定吗", base + timedelta(hours=2), answered=True,
+    await log.add(record("五月一日的问题", base, answered=True))
+    await log.add(record("五月二日的问题", base + timedelta(hours=1)))  # 00:30 on 2 May
+    await log.add(record("100%_确定吗", base + timedelta(hours=2), answered=True,
                         doc="另一份通知", source="other.txt"))
     for i in range(55):
-        log.add_sync(record(f"批量问题{i}", base + timedelta(days=3, minutes=i), answered=i % 2))
+        await log.add(record(f"批量问题{i}", base + timedelta(days=3, minutes=i), answered=i % 2))
     await login(client)
 
     async def api(**params: str) -> dict:
@@ -292,9 +295,9 @@ async def test_filters_dates_in_beijing_time_search_doc_and_pages(client: TestCl
 async def test_csv_export_of_the_current_filter(client: TestClient) -> None:
     log = querylog(client)
     when = datetime(2024, 6, 1, 2, 0, tzinfo=UTC)
-    log.add_sync(record("退休职工怎么办理会员证？", when, user="oSecretOpenid0000abc"))
-    log.add_sync(record('=HYPERLINK("http://evil","点我")', when, answered=True))
-    log.add_sync(record("已回答的问题", when, answered=True))
+    await log.add(record("退休职工怎么办理会员证？", when, user="oSecretOpenid0000abc"))
+    await log.add(record('=HYPERLINK("http://evil","点我")', when, answered=True))
+    await log.add(record("已回答的问题", when, answered=True))
     await login(client)
     resp = await client.get("/admin/export.csv", params={"answered": "false"})
     assert resp.status == 200 and resp.content_type == "text/csv"
@@ -318,10 +321,10 @@ async def test_unanswered_groups_near_identical_questions_and_review(client: Tes
     now = datetime.now(UTC)
     for i, text in enumerate(["工会会费怎么交？", "工会会费怎么交吗", " 工会会费 怎么交 ",
                               "请问工会会费怎么交", "ＡＢＣ工会会费怎么交"]):
-        log.add_sync(record(text, now - timedelta(minutes=10 - i), user=f"oUser{i % 2}xxxxxxx"))
-    log.add_sync(record("食堂几点开饭", now - timedelta(minutes=1)))
-    log.add_sync(record("2", now, latency=None, msg_type="followup"))  # not a topic
-    log.add_sync(record("已回答", now, answered=True))
+        await log.add(record(text, now - timedelta(minutes=10 - i), user=f"oUser{i % 2}xxxxxxx"))
+    await log.add(record("食堂几点开饭", now - timedelta(minutes=1)))
+    await log.add(record("2", now, latency=None, msg_type="followup"))  # not a topic
+    await log.add(record("已回答", now, answered=True))
     await login(client)
 
     data = await (await client.get("/admin/api/unanswered")).json()
@@ -366,9 +369,9 @@ async def test_stats_page_and_api(client: TestClient) -> None:
     log = querylog(client)
     today = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)  # 09:00 BJT
     for i, latency in enumerate([10.0, 20.0, 30.0, 40.0]):
-        log.add_sync(record(f"问题{i}", today - timedelta(days=1), answered=i < 3, latency=latency,
+        await log.add(record(f"问题{i}", today - timedelta(days=1), answered=i < 3, latency=latency,
                             citation=f"《通知》{'一' if i < 2 else '二'}"))
-    log.add_sync(record("很久以前", today - timedelta(days=400), answered=True))
+    await log.add(record("很久以前", today - timedelta(days=400), answered=True))
     await login(client)
     stats = await (await client.get("/admin/api/stats")).json()
     assert stats["total"] == 4 and stats["answered"] == 3 and stats["answer_rate"] == 0.75

@@ -7,6 +7,7 @@ and always installs the query log's upkeep (openid hashing, retention).
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,16 @@ from bot.admin_queries import PAGE_SIZE, FilterError, Filters, detail, export_cs
 from bot.admin_stats import bar_chart, compute_stats, page_of, unanswered_groups
 from bot.admin_upkeep import querylog_upkeep_ctx
 from bot.config import ConfigError
-from bot.keys import ADMIN_AUTH, ADMIN_SESSION, ADMIN_TEMPLATES, ADMIN_TZ, CONFIG, ENGINE, QUERYLOG
+from bot.keys import (
+    ADMIN_AUTH,
+    ADMIN_SESSION,
+    ADMIN_TEMPLATES,
+    ADMIN_TZ,
+    CONFIG,
+    ENGINE,
+    QUERYLOG,
+    STATE,
+)
 from bot.proxy import client_address
 
 log = logging.getLogger(__name__)
@@ -108,14 +118,14 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     target = safe_next(str(form.get("next", "")))
     client = client_address(request)
-    wait = auth.guard.wait(client)
+    wait = await auth.guard.wait(client)
     if wait:
         return render(request, "login.html", {"next": target, "wait": int(wait) + 1}, 429)
     if not auth.token_ok(str(form.get("token", ""))):
-        delay = auth.guard.failed(client)
+        delay = await auth.guard.failed(client)
         log.warning("admin: wrong token from %s; next try in %.0f s", client, delay)
         return render(request, "login.html", {"next": target, "wrong": True}, 401)
-    auth.guard.succeeded(client)
+    await auth.guard.succeeded(client)
     log.info("admin: login from %s", client)
     response = web.HTTPSeeOther(target)
     set_session_cookie(response, request, auth.new_session(), auth.session_seconds)
@@ -123,7 +133,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    request.app[ADMIN_AUTH].revoke(request.cookies.get(COOKIE))
+    await request.app[ADMIN_AUTH].revoke(request.cookies.get(COOKIE))
     response = web.HTTPSeeOther("/admin/login")
     clear_session_cookie(response, request)
     raise response
@@ -242,6 +252,13 @@ async def to_list(request: web.Request) -> web.Response:
     raise web.HTTPFound("/admin")
 
 
+async def admin_auth_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sessions signed with the secret all instances share (created by the first to start)."""
+    cfg = app[CONFIG].admin
+    app[ADMIN_AUTH] = await AdminAuth.shared(cfg.token, cfg.session_hours * 3600, app[STATE])
+    yield
+
+
 def setup_admin(app: web.Application) -> None:
     """Register the admin routes (only when a token is set) and the query log's upkeep.
 
@@ -252,7 +269,7 @@ def setup_admin(app: web.Application) -> None:
     if not cfg.token:
         log.info("admin: pages off; set [admin] token or ADMIN_TOKEN to turn them on")
         return
-    app[ADMIN_AUTH] = AdminAuth(cfg.token, cfg.session_hours * 3600)
+    app.cleanup_ctx.append(admin_auth_ctx)
     app[ADMIN_TZ] = load_timezone(cfg.timezone)
     aiohttp_jinja2.setup(app, app_key=ADMIN_TEMPLATES, autoescape=True,
                          loader=jinja2.FileSystemLoader(TEMPLATES),

@@ -47,22 +47,22 @@ def _refused(message: str, retry_after: float = 0) -> web.HTTPException:
                headers=headers)
 
 
-def authenticate(request: web.Request, api: bool) -> str:
+async def authenticate(request: web.Request, api: bool) -> str:
     """The session id, or BEARER for scripts; otherwise 401 (API) or a redirect to login."""
     auth = request.app[ADMIN_AUTH]
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         client = client_address(request)
-        wait = auth.guard.wait(client)
+        wait = await auth.guard.wait(client)
         if wait:
             raise _refused("too many wrong tokens; wait", wait)
         if auth.token_ok(header[7:].strip()):
-            auth.guard.succeeded(client)
+            await auth.guard.succeeded(client)
             return BEARER
-        auth.guard.failed(client)
+        await auth.guard.failed(client)
         log.warning("admin: wrong bearer token from %s", client)
         raise _refused("wrong token")
-    sid = auth.session(request.cookies.get(COOKIE))
+    sid = await auth.session(request.cookies.get(COOKIE))
     if sid is not None:
         return sid
     if api:
@@ -74,7 +74,7 @@ def authenticate(request: web.Request, api: bool) -> str:
 def guarded(handler: Handler, api: bool = False) -> Handler:
     """Every admin route but the login goes through here; POSTs also need the CSRF token."""
     async def checked(request: web.Request) -> web.StreamResponse:
-        sid = authenticate(request, api)
+        sid = await authenticate(request, api)
         if request.method == "POST":
             form = await request.post()
             if not request.app[ADMIN_AUTH].csrf_ok(sid, str(form.get("csrf", ""))):

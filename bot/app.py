@@ -26,9 +26,11 @@ from bot.keys import (
     HTTP,
     INFLIGHT,
     QUERYLOG,
+    STATE,
 )
 from bot.logs import request_log
 from bot.metrics import setup_metrics
+from bot.state import open_state
 from bot.store import open_store
 from bot.watch import watch_ctx
 from bot.wechat import make_crypto
@@ -44,10 +46,17 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
             None, Engine.open, app[CONFIG]
         )
         app[ENGINE] = engine
-    app[CONVERSATION] = Conversation(app[CONFIG].wechat, app[ENGINE])
+    app[CONVERSATION] = Conversation(app[CONFIG].wechat, app[ENGINE], app[STATE])
     yield
     if owned:
         await app[ENGINE].aclose()
+
+
+async def state_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Shared state first: the conversation, admin sessions and token cache are built on it."""
+    app[STATE] = await open_state(app[CONFIG].state)
+    yield
+    await app[STATE].aclose()
 
 
 async def querylog_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -65,7 +74,7 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession()
     app[HTTP] = session
     app[CUSTOMER_SERVICE] = (
-        CustomerService(session, cfg.appid, cfg.appsecret, cfg.api_base)
+        CustomerService(session, cfg.appid, cfg.appsecret, app[STATE], cfg.api_base)
         if cfg.appid and cfg.appsecret else None
     )
     yield
@@ -84,7 +93,7 @@ def create_app(cfg: Config, engine: Engine | None = None) -> web.Application:
     app[BACKGROUND] = set()
     if engine is not None:
         app[ENGINE] = engine
-    app.cleanup_ctx.extend([querylog_ctx, engine_ctx, http_ctx, watch_ctx])
+    app.cleanup_ctx.extend([state_ctx, querylog_ctx, engine_ctx, http_ctx, watch_ctx])
     app.router.add_get(cfg.wechat.path, views.verify)
     app.router.add_post(cfg.wechat.path, views.receive)
     app.router.add_get("/healthz", views.healthz)

@@ -126,7 +126,8 @@ class WechatConfig:
         "https://api.weixin.qq.com", "WeChat API address for customer-service messages."
     )
     followup_ttl: int = _setting(300, "Seconds a user may reply 1/2 to see a related clause.")
-    followup_users: int = _setting(10000, "Most users whose follow-up state is kept (LRU).")
+    followup_users: int = _setting(10000,
+                                   "Most users whose follow-up state one instance keeps (LRU).")
     welcome: str = _setting(
         "欢迎关注！我可以用工会文件的原文回答您的问题，并注明出处。您可以试着问：\n"
         "· 工会怎么维护新就业形态劳动者的权益？\n· 职工技术技能大赛叫什么名字？\n"

@@ -6,9 +6,10 @@ reply) plus the QueryRecord to log when the message was a question.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from bot.config import WechatConfig
 from bot.engine import Engine
 from bot.passages import Passage
 from bot.retrieve import Result
+from bot.state import BoundedKeys, SharedState
 from bot.store.records import QueryRecord
 
 log = logging.getLogger(__name__)
@@ -56,46 +58,49 @@ def hit_json(passage: Passage, score: float) -> dict[str, Any]:
 
 
 class FollowUps:
-    """Per-user related clauses offered after an answer: bounded (LRU) and short-lived (TTL)."""
+    """Per-user related clauses offered after an answer, in the shared state (a "1" may reach
+    another instance): short-lived (TTL) and, per instance, bounded (LRU of users written)."""
 
-    def __init__(self, ttl: float, max_users: int) -> None:
+    def __init__(self, state: SharedState, ttl: float, max_users: int) -> None:
+        self.state = state
         self.ttl = ttl
-        self.max_users = max_users
-        self._state: OrderedDict[str, tuple[float, list[Passage], set[int]]] = OrderedDict()
+        self._users = BoundedKeys(state, max_users)
 
-    def remember(self, openid: str, passages: list[Passage]) -> None:
-        self._state.pop(openid, None)
-        if passages:
-            self._state[openid] = (time.monotonic() + self.ttl, passages, set())
-            while len(self._state) > self.max_users:
-                self._state.popitem(last=False)
+    async def remember(self, openid: str, passages: list[Passage]) -> None:
+        key = "followup:" + openid
+        if not passages:
+            await self.state.delete(key)
+            return
+        data = {"passages": [dataclasses.asdict(p) for p in passages], "shown": []}
+        await self.state.set(key, json.dumps(data, ensure_ascii=False), self.ttl)
+        await self._users.touch(key)
 
-    def take(self, openid: str, position: int | None) -> Passage | None:
+    async def take(self, openid: str, position: int | None) -> Passage | None:
         """The related clause at ``position`` (None: the first one not yet shown)."""
-        entry = self._state.get(openid)
-        if entry is None or entry[0] < time.monotonic():
-            self._state.pop(openid, None)
+        key = "followup:" + openid
+        found = await self.state.get(key)
+        if found is None:
             return None
-        _, passages, shown = entry
+        data = json.loads(found)
+        passages, shown = data["passages"], set(data["shown"])
         if position is None:
             position = next((i for i in range(len(passages)) if i not in shown), len(passages))
         if position >= len(passages):
             return None
-        shown.add(position)
-        self._state.move_to_end(openid)
-        return passages[position]
-
-    def __len__(self) -> int:
-        return len(self._state)
+        data["shown"] = sorted(shown | {position})
+        await self.state.set(key, json.dumps(data, ensure_ascii=False), self.ttl)
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in passages[position].items()}
+        return Passage(**fields)
 
 
 class Conversation:
     """Turns one incoming message into an Outcome."""
 
-    def __init__(self, cfg: WechatConfig, engine: Engine) -> None:
+    def __init__(self, cfg: WechatConfig, engine: Engine, state: SharedState) -> None:
         self.cfg = cfg
         self.engine = engine
-        self.followups = FollowUps(cfg.followup_ttl, cfg.followup_users)
+        self.followups = FollowUps(state, cfg.followup_ttl, cfg.followup_users)
 
     async def respond(self, message: Any) -> Outcome:
         kind = message.type
@@ -118,11 +123,11 @@ class Conversation:
         if not text or text.lower() in HELP_WORDS:
             return Outcome(HELP)
         if text in FOLLOWUP_WORDS or text.lower() in MORE_WORDS:
-            return self._followup(openid, text)
+            return await self._followup(openid, text)
         return await self.answer(openid, "text", text)
 
-    def _followup(self, openid: str, text: str) -> Outcome:
-        passage = self.followups.take(openid, FOLLOWUP_WORDS.get(text))
+    async def _followup(self, openid: str, text: str) -> Outcome:
+        passage = await self.followups.take(openid, FOLLOWUP_WORDS.get(text))
         record = QueryRecord(openid, "followup", text)
         if passage is None:
             record.reply = NO_FOLLOWUP
@@ -156,7 +161,7 @@ class Conversation:
             record.answered = result.answered
             record.hits = [hit_json(h.passage, h.score) for h in result.hits]
             related = related_hits(result, self.engine.cfg.retrieval.related_min_score)
-            self.followups.remember(
+            await self.followups.remember(
                 openid, [h.passage for h in related] if result.answered else []
             )
         except Exception as exc:  # noqa: BLE001 - the worker still gets a reply, admins the error

@@ -16,11 +16,13 @@ from bot.conversation import Conversation
 from bot.customer_service import CustomerService
 from bot.dedupe import Inflight
 from bot.engine import Engine
+from bot.state import SharedState
 from bot.store import QueryStore
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", Engine)
 QUERYLOG: web.AppKey[QueryStore] = web.AppKey("querylog")
+STATE: web.AppKey[SharedState] = web.AppKey("state")
 CONVERSATION = web.AppKey("conversation", Conversation)
 INFLIGHT = web.AppKey("inflight", Inflight)
 CRYPTO: web.AppKey[WeChatCrypto | None] = web.AppKey("crypto")

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.keys import CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, QUERYLOG
+from bot.keys import CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, QUERYLOG, STATE
 from bot.proxy import client_address, in_networks
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -39,6 +39,10 @@ class Metrics:
             "bot_webhook_requests", "Webhook requests by HTTP status", ["status"],
             registry=self.registry,
         )
+        self.deduplicated_shared = Counter(
+            "bot_retries_deduplicated_shared", "Retries answered with the reply another "
+            "instance computed", registry=self.registry,
+        )
         self.cs_sent = Counter(
             "bot_customer_service_sent", "Late answers sent as customer-service messages",
             registry=self.registry,
@@ -58,6 +62,11 @@ class AppCollector(Collector):
         app = self.app
         yield CounterMetricFamily("bot_retries_deduplicated", "WeChat retries answered from "
                                   "the first try", value=app[INFLIGHT].deduplicated)
+        state = app.get(STATE)
+        if state is not None:
+            yield CounterMetricFamily("bot_state_degraded", "Shared-state operations served "
+                                      "from this instance's memory (Redis unreachable)",
+                                      value=state.degraded)
         errors = CounterMetricFamily("bot_customer_service_errors",
                                      "Customer-service send errors by WeChat code", labels=["code"])
         sender = app.get(CUSTOMER_SERVICE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Coroutine
@@ -21,13 +22,17 @@ from bot.keys import (
     ENGINE,
     INFLIGHT,
     QUERYLOG,
+    STATE,
 )
 from bot.logs import LOG_EXTRA, mask_openid
 from bot.metrics import METRICS
+from bot.state import wait_for_value
 from bot.wechat import Incoming, ProtocolError, read_message, render_reply, verify_request
 
 log = logging.getLogger(__name__)
 Logged = asyncio.Task | None  # the query-log insert of a question, giving its row id
+CLAIM_TTL = 30.0  # seconds a message's claim by one instance lasts (WeChat retries within 15)
+REPLY_TTL = 60.0  # seconds a computed reply stays readable by retries on other instances
 
 
 def _refuse(request: web.Request, exc: ProtocolError) -> web.Response:
@@ -89,6 +94,25 @@ async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, L
     return outcome, logged, int(time.time())
 
 
+async def _compute_once(app: web.Application, incoming: Incoming,
+                        key: str) -> tuple[Outcome, Logged, int, bool]:
+    """Single flight across instances: the instance that claims ``key`` computes and publishes
+    the reply; a retry reaching another instance waits for it. The last item says whether
+    this instance owns the message (logs its delivery, sends it late)."""
+    state = app[STATE]
+    if await state.add("claim:" + key, "1", CLAIM_TTL):
+        outcome, logged, created = await _compute(app, incoming)
+        await state.set("reply:" + key, json.dumps({"reply": outcome.reply, "created": created},
+                                                   ensure_ascii=False), REPLY_TTL)
+        return outcome, logged, created, True
+    app[METRICS].deduplicated_shared.inc()
+    found = await wait_for_value(state, "reply:" + key, CLAIM_TTL)
+    if found is None:  # the owner died before answering; its retries have run out too
+        return Outcome(None), None, int(time.time()), False
+    shared = json.loads(found)
+    return Outcome(shared["reply"]), None, int(shared["created"]), False
+
+
 async def _mark(app: web.Application, logged: Logged, delivery: str, error: str = "") -> None:
     """Record how the reply went out, once the question's row exists."""
     if logged is not None:
@@ -97,8 +121,8 @@ async def _mark(app: web.Application, logged: Logged, delivery: str, error: str 
 
 async def _deliver_late(app: web.Application, job: asyncio.Task, openid: str) -> None:
     """The answer missed the reply budget: send it as a customer-service message."""
-    outcome, logged, _ = await job
-    if not outcome.reply:
+    outcome, logged, _, owner = await job
+    if not outcome.reply or not owner:
         return
     sender = app[CUSTOMER_SERVICE]
     if sender is None:
@@ -135,15 +159,23 @@ async def _receive(request: web.Request) -> web.Response:
     message = incoming.message
     request[LOG_EXTRA].update(msg_type=message.type, user=mask_openid(message.source or ""),
                               encrypted=incoming.encrypted)
-    job, first = app[INFLIGHT].get_or_start(
-        message_key(incoming.message), lambda: _compute(app, incoming)
-    )
+    key = message_key(incoming.message)
+    started = time.monotonic()
+    job, first = app[INFLIGHT].get_or_start(key, lambda: _compute_once(app, incoming, key))
     try:
-        outcome, logged, created = await asyncio.wait_for(asyncio.shield(job), cfg.reply_budget)
+        outcome, logged, created, owner = await asyncio.wait_for(asyncio.shield(job),
+                                                                 cfg.reply_budget)
     except TimeoutError:
         if first:
             background(app, _deliver_late(app, job, incoming.message.source))
         return web.Response(text="success")
+    first = first and owner
+    if logged is not None and first:
+        # The reply waits for the question's row while the budget lasts: a 200 then means the
+        # row is stored, even if this instance is killed right after (a slow log never
+        # delays the reply past the budget: the row is then written in the background).
+        left = cfg.reply_budget - (time.monotonic() - started)
+        await asyncio.wait({logged}, timeout=max(left, 0))
     try:
         xml = render_reply(incoming, outcome.reply, app[CRYPTO], created)
     except Exception as exc:  # noqa: BLE001 - the question is logged already; record the failure

@@ -143,20 +143,20 @@ async def test_wrong_tokens_are_slowed_down(client: TestClient) -> None:
     now[0] += 1.1
     assert (await client.post("/admin/login", data={"token": "guess2"})).status == 401
     now[0] += 1.1
-    assert guard.wait("127.0.0.1") > 0  # the second failure doubled the wait
+    assert await guard.wait("127.0.0.1") > 0  # the second failure doubled the wait
     now[0] += 1.0
     resp = await client.post("/admin/login", data={"token": TOKEN}, allow_redirects=False)
     assert resp.status == 303
-    assert guard.wait("127.0.0.1") == 0  # success resets the count
+    assert await guard.wait("127.0.0.1") == 0  # success resets the count
 
 
-def test_login_guard_backoff_is_capped_and_bounded() -> None:
+async def test_login_guard_backoff_is_capped_and_bounded() -> None:
     now = [0.0]
     guard = LoginGuard(base=1, cap=8, max_clients=3, clock=lambda: now[0])
-    assert [guard.failed("a") for _ in range(6)] == [1, 2, 4, 8, 8, 8]
+    assert [await guard.failed("a") for _ in range(6)] == [1, 2, 4, 8, 8, 8]
     for client in "bcd":
-        guard.failed(client)
-    assert guard.wait("a") == 0 and guard.wait("d") == 1  # the oldest client was dropped
+        await guard.failed(client)
+    assert await guard.wait("a") == 0 and await guard.wait("d") == 1  # the oldest was dropped
 
 
 async def test_bearer_token_for_scripts(client: TestClient) -> None:
@@ -175,19 +175,19 @@ async def test_bearer_token_for_scripts(client: TestClient) -> None:
 async def test_forged_expired_and_logged_out_sessions_are_refused(client: TestClient) -> None:
     auth: AdminAuth = client.server.app[ADMIN_AUTH]
     good = auth.new_session()
-    assert auth.session(good) is not None
+    assert await auth.session(good) is not None
     sid, expires, sig = good.split(".")
     for bad in (f"{sid}.{int(expires) + 999}.{sig}", f"x{sid}.{expires}.{sig}", "", "a.b.c",
                 f"{sid}.{expires}.{'0' * 64}", "é.1.é"):
-        assert auth.session(bad) is None, bad
-    assert AdminAuth(TOKEN, 60).session(good) is None  # another process (or token): new key
+        assert await auth.session(bad) is None, bad
+    assert await AdminAuth(TOKEN, 60).session(good) is None  # another secret or token
     now = [0.0]
     short = AdminAuth(TOKEN, 60, clock=lambda: now[0])
     issued = short.new_session()
     now[0] = 59.0
-    assert short.session(issued) is not None
+    assert await short.session(issued) is not None
     now[0] = 61.0
-    assert short.session(issued) is None  # expired
+    assert await short.session(issued) is None  # expired
 
     await login(client)
     page = await client.get("/admin")

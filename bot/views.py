@@ -31,8 +31,9 @@ from bot.wechat import Incoming, ProtocolError, read_message, render_reply, veri
 
 log = logging.getLogger(__name__)
 Logged = asyncio.Task | None  # the query-log insert of a question, giving its row id
-CLAIM_TTL = 30.0  # seconds a message's claim by one instance lasts (WeChat retries within 15)
-REPLY_TTL = 60.0  # seconds a computed reply stays readable by retries on other instances
+CLAIM_GRACE = 1.0  # seconds a message's claim outlasts the reply budget
+CLAIM_RECHECK = 0.25  # seconds a waiting retry polls for the reply before re-trying the claim
+REPLY_TTL = 60.0  # seconds a computed reply stays readable by retries (WeChat's come within 15)
 
 
 def _refuse(request: web.Request, exc: ProtocolError) -> web.Response:
@@ -97,20 +98,26 @@ async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, L
 async def _compute_once(app: web.Application, incoming: Incoming,
                         key: str) -> tuple[Outcome, Logged, int, bool]:
     """Single flight across instances: the instance that claims ``key`` computes and publishes
-    the reply; a retry reaching another instance waits for it. The last item says whether
-    this instance owns the message (logs its delivery, sends it late)."""
+    the reply; a retry reaching another instance waits for it, and takes over if the claim
+    lapses unanswered (its owner died). The last item says whether this instance owns the
+    message (logs its delivery, sends it late)."""
     state = app[STATE]
-    if await state.add("claim:" + key, "1", CLAIM_TTL):
-        outcome, logged, created = await _compute(app, incoming)
-        await state.set("reply:" + key, json.dumps({"reply": outcome.reply, "created": created},
-                                                   ensure_ascii=False), REPLY_TTL)
-        return outcome, logged, created, True
-    app[METRICS].deduplicated_shared.inc()
-    found = await wait_for_value(state, "reply:" + key, CLAIM_TTL)
-    if found is None:  # the owner died before answering; its retries have run out too
-        return Outcome(None), None, int(time.time()), False
-    shared = json.loads(found)
-    return Outcome(shared["reply"]), None, int(shared["created"]), False
+    # The owner replies (or hands over to a late send) within the budget; after that its
+    # claim only matters if it died, and then a retry elsewhere should answer.
+    claim_ttl = app[CONFIG].wechat.reply_budget + CLAIM_GRACE
+    counted = False
+    while not await state.add("claim:" + key, "1", claim_ttl):
+        if not counted:
+            counted = True
+            app[METRICS].deduplicated_shared.inc()
+        found = await wait_for_value(state, "reply:" + key, CLAIM_RECHECK)
+        if found is not None:
+            shared = json.loads(found)
+            return Outcome(shared["reply"]), None, int(shared["created"]), False
+    outcome, logged, created = await _compute(app, incoming)
+    shared = json.dumps({"reply": outcome.reply, "created": created}, ensure_ascii=False)
+    background(app, state.set("reply:" + key, shared, REPLY_TTL))  # retries poll for it
+    return outcome, logged, created, True
 
 
 async def _mark(app: web.Application, logged: Logged, delivery: str, error: str = "") -> None:

@@ -4,6 +4,7 @@ features built on it that several instances share: token refresh, sessions, the 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 
@@ -138,3 +139,19 @@ async def test_one_token_refresh_across_instances(redis_url: str, api: FakeWeCha
         assert api.tokens_issued == 2 and len(api.sent) == 13
     for s in states:
         await s.aclose()
+
+
+async def test_a_retry_takes_over_when_the_claiming_instance_died(
+        aiohttp_client, hashing_config) -> None:  # noqa: ANN001
+    """Another instance claimed the message and died: once its claim lapses, this one answers."""
+    from bot.app import create_app
+    from bot.keys import STATE
+    from tests.test_webhook import WECHAT, post
+
+    cfg = dataclasses.replace(hashing_config, wechat=dataclasses.replace(
+        hashing_config.wechat, **WECHAT))
+    client = await aiohttp_client(create_app(cfg))
+    xml = peer.text_xml("文号是多少", msg_id=424242)
+    await client.app[STATE].add("claim:msg:oUser1234567890abcdefXYZ:424242", "1", 1.0)
+    status, reply = await post(client, xml, "aes")
+    assert status == 200 and "云工通〔2023〕7号" in reply["Content"]

@@ -94,7 +94,8 @@ class PostgresStore(SQLStore):
     @classmethod
     async def open(cls, url: str, openid_salt: str | None = None, pool_size: int = 10,
                    max_pending: int = 10000) -> PostgresStore:
-        pool = AsyncConnectionPool(url, min_size=1, max_size=max(pool_size, 1), open=False,
+        size = max(pool_size, 1)  # a fixed-size pool: no connecting while under load
+        pool = AsyncConnectionPool(url, min_size=size, max_size=size, open=False,
                                    timeout=5.0, kwargs={"autocommit": True,
                                                         "connect_timeout": 5})
         try:

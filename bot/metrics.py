@@ -91,6 +91,9 @@ class AppCollector(Collector):
                                       value=engine.reload_failures)
         querylog = app.get(QUERYLOG)
         if querylog is not None:
+            yield GaugeMetricFamily("bot_querylog_pending_rows", "Rows held in memory "
+                                    "while the database is unreachable",
+                                    value=getattr(querylog, "pending", 0))
             yield CounterMetricFamily("bot_querylog_write_failures",
                                       "Query-log writes that failed (the question was "
                                       "answered but not stored)", value=querylog.failures)

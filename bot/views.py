@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 Logged = asyncio.Task | None  # the query-log insert of a question, giving its row id
 CLAIM_GRACE = 1.0  # seconds a message's claim outlasts the reply budget
 CLAIM_RECHECK = 0.25  # seconds a waiting retry polls for the reply before re-trying the claim
+LOG_WAIT = 1.0  # most seconds a reply waits for its log row (a healthy insert takes ~1 ms)
 REPLY_TTL = 60.0  # seconds a computed reply stays readable by retries (WeChat's come within 15)
 
 
@@ -178,10 +179,10 @@ async def _receive(request: web.Request) -> web.Response:
         return web.Response(text="success")
     first = first and owner
     if logged is not None and first:
-        # The reply waits for the question's row while the budget lasts: a 200 then means the
-        # row is stored, even if this instance is killed right after (a slow log never
-        # delays the reply past the budget: the row is then written in the background).
-        left = cfg.reply_budget - (time.monotonic() - started)
+        # The reply waits briefly for the question's row: a 200 then means the row is stored,
+        # even if this instance is killed right after. A slow or unreachable database delays
+        # the reply by at most LOG_WAIT (within the budget); the row is then written later.
+        left = min(cfg.reply_budget - (time.monotonic() - started), LOG_WAIT)
         await asyncio.wait({logged}, timeout=max(left, 0))
     try:
         xml = render_reply(incoming, outcome.reply, app[CRYPTO], created)

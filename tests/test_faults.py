@@ -106,7 +106,7 @@ async def test_locked_query_log_never_delays_or_loses_silently(aiohttp_client,  
     try:
         started = time.monotonic()
         assert "云工通〔2023〕7号" in await answer(client)
-        # The reply waits for the question's row only while the reply budget lasts.
+        # The reply waits for the question's row only briefly (views.LOG_WAIT).
         assert time.monotonic() - started < cfg.wechat.reply_budget
         await drain(client.app)
     finally:

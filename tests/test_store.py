@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from bot.config import QueryLogConfig
-from bot.store import QueryRecord, hash_openid, open_store
+from bot.store import Filters, QueryRecord, hash_openid, open_store
 from bot.store.postgres import MIGRATIONS, PostgresStore
 from tests.servers import Postgres
 
@@ -85,3 +85,30 @@ async def test_beyond_max_pending_rows_are_counted_as_failed(postgres: Postgres)
         await asyncio.to_thread(postgres.start)
     assert all(isinstance(i, int) for i in await asyncio.wait_for(asyncio.gather(*held), 30))
     await store.aclose()
+
+
+async def test_webhook_answers_while_postgres_is_down(aiohttp_client, tmp_path,  # noqa: ANN001
+                                                      knowledge_dir, postgres: Postgres) -> None:
+    """No 5xx and no lost question: the row is written once the database is back."""
+    from bot.app import create_app
+    from bot.keys import QUERYLOG
+    from bot.views import drain
+    from tests import wechat_peer as peer
+    from tests.conftest import make_config
+    from tests.test_webhook import WECHAT, post
+
+    url = postgres.database()
+    cfg = make_config(tmp_path, knowledge_dir, "hashing", wechat=WECHAT,
+                      knowledge={"watch": False}, querylog={"url": url})
+    client = await aiohttp_client(create_app(cfg))
+    client.app[QUERYLOG].retry_delay = 0.1
+    postgres.stop()
+    try:
+        status, reply = await post(client, peer.text_xml("文号是多少"), "aes")
+        assert status == 200 and "云工通〔2023〕7号" in reply["Content"]
+        assert client.app[QUERYLOG].pending == 1
+    finally:
+        await asyncio.to_thread(postgres.start)
+    await asyncio.wait_for(drain(client.app), 30)
+    rows = await client.app[QUERYLOG].rows(Filters(), UTC)
+    assert [(r["question"], r["delivery"]) for r in rows] == [("文号是多少", "passive")]

@@ -9,6 +9,7 @@ in memory and retried (up to ``max_pending`` rows per instance); the reply never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -149,6 +150,8 @@ class PostgresStore(SQLStore):
                         self.pending += 1
                         log.warning("querylog: database unreachable (%s); holding %d row(s)",
                                     exc, self.pending)
+                    with contextlib.suppress(psycopg.Error, PoolTimeout):
+                        await self.pool.check()  # drop every broken pooled connection now
                 except psycopg.Error as exc:
                     self._failed("insert", exc)
                     return None
@@ -160,4 +163,4 @@ class PostgresStore(SQLStore):
 
     async def aclose(self) -> None:
         self._closing = True
-        await self.pool.close()
+        await self.pool.close(timeout=2.0)

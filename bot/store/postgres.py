@@ -97,7 +97,7 @@ class PostgresStore(SQLStore):
                    max_pending: int = 10000) -> PostgresStore:
         size = max(pool_size, 1)  # a fixed-size pool: no connecting while under load
         pool = AsyncConnectionPool(url, min_size=size, max_size=size, open=False,
-                                   timeout=5.0, kwargs={"autocommit": True,
+                                   timeout=2.0, kwargs={"autocommit": True,
                                                         "connect_timeout": 5})
         try:
             await pool.open(wait=True, timeout=15.0)
@@ -110,18 +110,31 @@ class PostgresStore(SQLStore):
             log.info("querylog: applied %s", ", ".join(applied))
         return cls(pool, openid_salt, max_pending)
 
+    async def _run(self, sql: str, params: list[Any], rows: bool) -> Any:
+        """Run on a pooled connection; after a database restart the pool's connections are
+        all broken: drop them at once and try again on a fresh one."""
+        for attempt in (0, 1):
+            try:
+                async with self.pool.connection() as conn:
+                    cursor = conn.cursor(row_factory=dict_row)
+                    await cursor.execute(sql, params)  # type: ignore[arg-type]  # see sql.py
+                    if rows:
+                        return await cursor.fetchall()
+                    first = await cursor.fetchone() if cursor.description else None
+                    return first and next(iter(first.values())), cursor.rowcount
+            except psycopg.OperationalError:
+                if attempt:
+                    raise
+                with contextlib.suppress(psycopg.Error, PoolTimeout):
+                    await self.pool.check()
+
     async def _fetch(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn:
-            cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(sql, params)  # type: ignore[arg-type]  # fixed text, see sql.py
-            return await cursor.fetchall()
+        return await self._run(sql, params, rows=True)
 
     async def _execute(self, sql: str, params: list[Any]) -> int:
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(sql, params)  # type: ignore[arg-type]
-            first = await cursor.fetchone() if cursor.description else None
+        first, rowcount = await self._run(sql, params, rows=False)
         self.writes += 1
-        return int(first[0]) if first else cursor.rowcount
+        return int(first) if first is not None else rowcount
 
     async def _write(self, sql: str, params: list[Any]) -> int | None:
         try:
@@ -150,8 +163,6 @@ class PostgresStore(SQLStore):
                         self.pending += 1
                         log.warning("querylog: database unreachable (%s); holding %d row(s)",
                                     exc, self.pending)
-                    with contextlib.suppress(psycopg.Error, PoolTimeout):
-                        await self.pool.check()  # drop every broken pooled connection now
                 except psycopg.Error as exc:
                     self._failed("insert", exc)
                     return None

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot import views
 from bot.admin import setup_admin
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.conversation import Conversation
 from bot.customer_service import CustomerService
 from bot.dedupe import Inflight
@@ -25,11 +25,13 @@ from bot.keys import (
     ENGINE,
     HTTP,
     INFLIGHT,
+    NONCES,
     QUERYLOG,
     STATE,
 )
 from bot.logs import request_log
 from bot.metrics import setup_metrics
+from bot.replay import NonceCache
 from bot.state import open_state
 from bot.store import open_store
 from bot.watch import watch_ctx
@@ -53,8 +55,9 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def state_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Shared state first: the conversation, admin sessions and token cache are built on it."""
+    """Shared state first: nonces, the conversation, admin sessions and the token use it."""
     app[STATE] = await open_state(app[CONFIG].state)
+    app[NONCES] = NonceCache(app[CONFIG].wechat.timestamp_window, state=app[STATE])
     yield
     await app[STATE].aclose()
 
@@ -89,6 +92,9 @@ def create_app(cfg: Config, engine: Engine | None = None) -> web.Application:
     app = web.Application(client_max_size=cfg.wechat.max_body_bytes, middlewares=[request_log])
     app[CONFIG] = cfg
     app[CRYPTO] = make_crypto(cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.appid)
+    if cfg.wechat.mode == "safe" and app[CRYPTO] is None:
+        raise ConfigError('[wechat] mode = "safe" needs encoding_aes_key and appid '
+                          "(WECHAT_AES_KEY, WECHAT_APPID)")
     app[INFLIGHT] = Inflight()
     app[BACKGROUND] = set()
     if engine is not None:

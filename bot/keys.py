@@ -16,6 +16,7 @@ from bot.conversation import Conversation
 from bot.customer_service import CustomerService
 from bot.dedupe import Inflight
 from bot.engine import Engine
+from bot.replay import NonceCache
 from bot.state import SharedState
 from bot.store import QueryStore
 
@@ -25,6 +26,7 @@ QUERYLOG: web.AppKey[QueryStore] = web.AppKey("querylog")
 STATE: web.AppKey[SharedState] = web.AppKey("state")
 CONVERSATION = web.AppKey("conversation", Conversation)
 INFLIGHT = web.AppKey("inflight", Inflight)
+NONCES = web.AppKey("nonces", NonceCache)
 CRYPTO: web.AppKey[WeChatCrypto | None] = web.AppKey("crypto")
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CUSTOMER_SERVICE: web.AppKey[CustomerService | None] = web.AppKey("customer_service")

@@ -37,8 +37,10 @@ def config(request: pytest.FixtureRequest, tmp_path: Path, knowledge_dir: Path) 
     """Every admin feature is checked on both query stores (a real PostgreSQL server)."""
     querylog = {"url": request.getfixturevalue("postgres").database()} \
         if request.param == "postgres" else {}
+    # The test client is a local nginx: its forwarded headers are believed only when listed.
     return make_config(tmp_path, knowledge_dir, "hashing", wechat=WECHAT,
-                       admin={"token": TOKEN}, querylog=querylog)
+                       admin={"token": TOKEN}, server={"trusted_proxies": ["127.0.0.1/32"]},
+                       querylog=querylog)
 
 
 @pytest.fixture

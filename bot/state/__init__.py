@@ -51,13 +51,21 @@ class BoundedKeys:
     def __init__(self, state: SharedState, limit: int) -> None:
         self.state = state
         self.limit = limit
-        self._keys: OrderedDict[str, None] = OrderedDict()
+        self.dropped = 0  # keys deleted before ``until``: the bound, not their lifetime, ended them
+        self._keys: OrderedDict[str, float] = OrderedDict()
 
-    async def touch(self, key: str) -> None:
+    async def touch(self, key: str, until: float = float("inf"), now: float = 0.0) -> None:
+        """Record ``key`` (meant to live until ``until`` on the caller's clock, ``now``)."""
         self._keys.pop(key, None)
-        self._keys[key] = None
+        self._keys[key] = until
         while len(self._keys) > self.limit:
-            await self.state.delete(self._keys.popitem(last=False)[0])
+            oldest, oldest_until = self._keys.popitem(last=False)
+            if oldest_until > now:
+                self.dropped += 1
+                await self.state.delete(oldest)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 async def open_state(cfg: StateConfig) -> SharedState:

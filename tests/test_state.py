@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -155,3 +156,17 @@ async def test_a_retry_takes_over_when_the_claiming_instance_died(
     await client.app[STATE].add("claim:msg:oUser1234567890abcdefXYZ:424242", "1", 1.0)
     status, reply = await post(client, xml, "aes")
     assert status == 200 and "云工通〔2023〕7号" in reply["Content"]
+
+
+async def test_a_replay_to_another_instance_is_refused(redis_url: str) -> None:
+    from bot.replay import NonceCache
+
+    a, b = await RedisState.open(redis_url), await RedisState.open(redis_url)
+    first, second = NonceCache(300, state=a), NonceCache(300, state=b)
+    stamp = str(int(time.time()))
+    assert await first.check(stamp, "n1", b"<xml>1</xml>")
+    assert await second.check(stamp, "n1", b"<xml>1</xml>")  # WeChat's retry: same body
+    assert not await second.check(stamp, "n1", b"<xml>forged</xml>")
+    assert second.refused == 1
+    await a.aclose()
+    await b.aclose()

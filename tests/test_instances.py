@@ -95,6 +95,13 @@ async def test_two_instances_share_replies_followups_and_the_log(
                 key = f"msg:oUser1234567890abcdefXYZ:{msg_id}"
                 assert pg_rows(pg, "SELECT count(*) FROM queries WHERE msg_key = %s",
                                [key]) == [(1,)]
+            shared = 0  # each message was computed on one instance and shared with the other
+            for instance in (a, b):
+                async with session.get(instance.base + "/metrics") as resp:
+                    for line in (await resp.text()).splitlines():
+                        if line.startswith("bot_retries_deduplicated_shared_total "):
+                            shared += int(float(line.split()[1]))
+            assert shared == 5
             # A question on A, then "1" on B: the first related clause A offered.
             user = "oFollowUp000000000000000"
             _, first = await ask(session, a, peer.text_xml("工会要怎么加强党建", user=user))

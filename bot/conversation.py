@@ -6,7 +6,6 @@ reply) plus the QueryRecord to log when the message was a question.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -73,7 +72,7 @@ class FollowUps:
         if not passages:
             await self.state.delete(key)
             return
-        data = {"passages": [dataclasses.asdict(p) for p in passages], "shown": []}
+        data = {"passages": [p.to_json() for p in passages], "shown": []}
         await self.state.set(key, json.dumps(data, ensure_ascii=False), self.ttl)
         await self._users.touch(key)
 
@@ -91,9 +90,7 @@ class FollowUps:
             return None
         data["shown"] = sorted(shown | {position})
         await self.state.set(key, json.dumps(data, ensure_ascii=False), self.ttl)
-        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in passages[position].items()}
-        return Passage(**fields)
+        return Passage.from_json(passages[position])
 
 
 class Conversation:

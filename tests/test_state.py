@@ -170,3 +170,16 @@ async def test_a_replay_to_another_instance_is_refused(redis_url: str) -> None:
     assert second.refused == 1
     await a.aclose()
     await b.aclose()
+
+
+async def test_memory_state_drops_expired_keys_before_live_ones() -> None:
+    """Short-lived keys (claims, replies) must not push out long-lived ones (logouts)."""
+    state = MemoryState(max_entries=50)
+    await state.set("admin:logout:s1", "1", 3600)
+    for n in range(40):
+        await state.set(f"claim:{n}", "1", 0.05)
+    await asyncio.sleep(0.1)
+    for n in range(40):
+        await state.set(f"reply:{n}", "x", 60)
+    assert await state.get("admin:logout:s1") == "1"
+    assert len(state._values) == 41

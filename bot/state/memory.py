@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -12,13 +13,15 @@ from contextlib import asynccontextmanager
 class MemoryState:
     """The default (one instance), and Redis's fallback while Redis is unreachable.
 
-    Bounded: beyond ``max_entries`` the least recently written keys go first.
+    Expired keys are dropped as time passes; beyond ``max_entries`` live keys, the least
+    recently written go first.
     """
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    def __init__(self, max_entries: int = 200_000) -> None:
         self.max_entries = max_entries
         self.degraded = 0
         self._values: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._expiry: list[tuple[float, str]] = []  # heap of (expires, key)
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _live(self, key: str) -> str | None:
@@ -34,8 +37,17 @@ class MemoryState:
         return self._live(key)
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        now = time.monotonic()
+        until = now + ttl if ttl else float("inf")
         self._values.pop(key, None)
-        self._values[key] = (time.monotonic() + ttl if ttl else float("inf"), value)
+        self._values[key] = (until, value)
+        if ttl:
+            heapq.heappush(self._expiry, (until, key))
+        while self._expiry and self._expiry[0][0] < now:
+            _, old = heapq.heappop(self._expiry)
+            entry = self._values.get(old)
+            if entry is not None and entry[0] < now:
+                del self._values[old]
         while len(self._values) > self.max_entries:
             self._values.popitem(last=False)
 

@@ -17,6 +17,10 @@ from typing import Any
 from bot.model_convert import DEFAULT_MODEL
 from bot.synonyms import SHIPPED as SHIPPED_SYNONYMS
 
+DATA = Path(__file__).with_name("data")
+SHIPPED_REFERENCE = DATA / "reference"
+SHIPPED_ADAPTER = DATA / "adapter-multilingual-e5-small.npz"
+
 
 def _setting(default: Any, help: str, **kw: Any) -> Any:
     """A dataclass field carrying its help text (``kw`` may hold ``path=True`` or ``env=NAME``)."""
@@ -90,6 +94,26 @@ class RetrievalConfig:
     synonyms: Path = _setting(
         SHIPPED_SYNONYMS, "Table of everyday words -> official terms (default: the shipped one).",
         path=True,
+    )
+    reference: Path | None = _setting(
+        None, "Folder of reference laws the bot knows but does not answer from: a "
+        "question closer to one of them than to anything in the knowledge folder is off-topic "
+        "and gets 'not found'. Laws the folder holds are left out. The shipped config.toml uses "
+        "bot/data/reference (28 laws); empty: off.",
+        path=True,
+    )
+    reference_margin: float = _setting(
+        0.02, "How much better (fused score) a reference law must match than the best passage "
+        "of the folder for the question to count as off-topic."
+    )
+    unsure_margin: float = _setting(
+        0.03, "When the second hit is within this fused score of the best, the bot offers the "
+        "top candidates (reply 1/2/3) instead of guessing."
+    )
+    adapter: Path | None = _setting(
+        SHIPPED_ADAPTER, "Linear map applied to question embeddings, trained on real layperson "
+        "questions (bench/train_adapter.py); used only with the model it was trained for. "
+        "\"\" turns it off.", path=True,
     )
 
 
@@ -253,7 +277,7 @@ def _section(cls: type, raw: dict[str, Any], base: Path, where: str) -> Any:
         if env and os.environ.get(env):
             value = os.environ[env]
         if f.metadata.get("path"):
-            value = (base / Path(value)).resolve()
+            value = (base / Path(value)).resolve() if value not in ("", None) else None
         elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif type(value) is not type(default):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.admission import Shed
-from bot.answer import MAX_BYTES, related_hits, render_answer, render_passage
+from bot.answer import MAX_BYTES, candidates, related_hits, render_answer, render_passage
 from bot.config import WechatConfig
 from bot.engine import Engine
 from bot.passages import Passage
@@ -38,7 +38,7 @@ VOICE_UNRECOGNISED = (
 SEARCH_FAILED = "抱歉，系统暂时无法查询，请稍后再试。您的问题已记录。"
 NO_FOLLOWUP = "目前没有可查看的相关条款，请直接输入您的问题。"
 HELP_WORDS = {"帮助", "help", "?", "？", "菜单", "使用说明"}
-FOLLOWUP_WORDS = {"1": 0, "2": 1, "１": 0, "２": 1}
+FOLLOWUP_WORDS = {"1": 0, "2": 1, "3": 2, "１": 0, "２": 1, "３": 2}
 MORE_WORDS = {"更多", "more"}
 SILENT = None
 SHED = "shed"  # the delivery of a question dropped under overload
@@ -67,12 +67,14 @@ class FollowUps:
         self.ttl = ttl
         self._users = BoundedKeys(state, max_users)
 
-    async def remember(self, openid: str, passages: list[Passage]) -> None:
+    async def remember(self, openid: str, passages: list[Passage], asked: str = "") -> None:
+        """Offer ``passages`` to the user; ``asked`` is the question when they are candidates
+        to choose from (the choice is then logged against it)."""
         key = "followup:" + openid
         if not passages:
             await self.state.delete(key)
             return
-        data = {"passages": [p.to_json() for p in passages], "shown": []}
+        data = {"passages": [p.to_json() for p in passages], "shown": [], "asked": asked}
         await self.state.set(key, json.dumps(data, ensure_ascii=False), self.ttl)
         await self._users.touch(key)
 
@@ -91,6 +93,11 @@ class FollowUps:
         data["shown"] = sorted(shown | {position})
         await self.state.set(key, json.dumps(data, ensure_ascii=False), self.ttl)
         return Passage.from_json(passages[position])
+
+    async def asked(self, openid: str) -> str:
+        """The question whose candidates the user is choosing from ("" if none)."""
+        found = await self.state.get("followup:" + openid)
+        return str(json.loads(found).get("asked", "")) if found else ""
 
 
 class Conversation:
@@ -126,14 +133,19 @@ class Conversation:
         return await self.answer(openid, "text", text)
 
     async def _followup(self, openid: str, text: str) -> Outcome:
+        asked = await self.followups.asked(openid)
         passage = await self.followups.take(openid, FOLLOWUP_WORDS.get(text))
-        record = QueryRecord(openid, "followup", text)
+        # A choice among candidates is logged against the question: a label for staff.
+        record = (QueryRecord(openid, "choice", asked) if asked and passage
+                  else QueryRecord(openid, "followup", text))
         if passage is None:
             record.reply = NO_FOLLOWUP
             return Outcome(NO_FOLLOWUP, record)
         reply = render_passage(passage, MAX_BYTES)
         record.answered, record.reply = True, reply
         record.hits = [hit_json(passage, 1.0)]
+        if asked:
+            record.hits[0]["chosen"] = FOLLOWUP_WORDS.get(text, 0) + 1
         return Outcome(reply, record)
 
     async def _event(self, openid: str, message: Any) -> Outcome:
@@ -156,13 +168,18 @@ class Conversation:
         started = time.perf_counter()
         try:
             result: Result = await self.engine.asearch(question)
-            reply = render_answer(result, self.engine.cfg.retrieval.related_min_score)
+            cfg = self.engine.cfg.retrieval
+            reply = render_answer(result, cfg.related_min_score, MAX_BYTES, cfg.min_score)
             record.answered = result.answered
             record.hits = [hit_json(h.passage, h.score) for h in result.hits]
-            related = related_hits(result, self.engine.cfg.retrieval.related_min_score)
-            await self.followups.remember(
-                openid, [h.passage for h in related] if result.answered else []
-            )
+            offered = candidates(result, cfg.min_score)
+            if offered:
+                await self.followups.remember(openid, [h.passage for h in offered], question)
+            else:
+                related = related_hits(result, cfg.related_min_score)
+                await self.followups.remember(
+                    openid, [h.passage for h in related] if result.answered else []
+                )
         except Shed as exc:  # overloaded: no reply, but the question is logged as shed
             record.delivery, record.error = SHED, f"shed: {exc}"
             return Outcome(SILENT, record)

@@ -35,7 +35,7 @@ from bot.knowledge import KnowledgeError, file_digest, read_notice, scan
 from bot.passages import Passage, notice_passages
 
 log = logging.getLogger(__name__)
-FORMAT = 2
+FORMAT = 3  # bump whenever parsing, passage text or keyword tokens change
 
 
 class IndexUnusable(RuntimeError):
@@ -111,7 +111,9 @@ class Index:
     def __init__(
         self, model: str, passages: list[Passage], vectors: np.ndarray,
         files: dict[str, FileRecord], built_at: str = "", kind: str = "flat",
+        tokens: dict[str, list[str]] | None = None,
     ) -> None:
+        """``tokens`` maps content hashes to keyword tokens already known (not re-tokenised)."""
         self.model = model
         self.passages = passages
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -121,10 +123,15 @@ class Index:
         self.kind = kind
         self.faiss = ann_index(self.vectors if self.vectors.ndim == 2  # 0 passages: (0, dim)
                                else self.vectors.reshape(len(passages), -1), kind)
-        self.keyword = KeywordIndex([p.search_text for p in passages])
+        known = tokens or {}
+        self.keyword = KeywordIndex([p.keyword_text for p in passages],
+                                    tokens=[known.get(p.content_hash) for p in passages])
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
         return {p.content_hash: self.vectors[i] for i, p in enumerate(self.passages)}
+
+    def tokens_by_hash(self) -> dict[str, list[str]]:
+        return {p.content_hash: t for p, t in zip(self.passages, self.keyword.tokens, strict=True)}
 
 
 def _collect(
@@ -193,7 +200,7 @@ def build_index(
     known = previous.vectors_by_hash() if previous else {}
     missing = list(dict.fromkeys(p.content_hash for p in passages if p.content_hash not in known))
     if missing:
-        texts = {p.content_hash: p.search_text for p in passages}
+        texts = {p.content_hash: p.dense_text for p in passages}
         vectors = embedder.encode_passages([texts[h] for h in missing], progress=progress)
         known.update(zip(missing, vectors, strict=True))
     matrix = (
@@ -201,7 +208,8 @@ def build_index(
         else np.zeros((0, embedder.dim), dtype=np.float32)
     )
     index = Index(embedder.name, passages, matrix, files,
-                  kind=kind or (previous.kind if previous else "flat"))
+                  kind=kind or (previous.kind if previous else "flat"),
+                  tokens=previous.tokens_by_hash() if previous else None)
     report.documents = sum(1 for f in files.values() if f.passages)
     report.passages = len(passages)
     report.embedded = len(missing)
@@ -259,6 +267,9 @@ def save_index(index: Index, index_dir: Path) -> Path:
         for p in index.passages:
             f.write(json.dumps(p.to_json(), ensure_ascii=False) + "\n")
     np.save(building / "vectors.npy", index.vectors)
+    with open(building / "tokens.jsonl", "w", encoding="utf-8") as f:
+        for tokens in index.keyword.tokens:
+            f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
     (building / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
     )
@@ -293,13 +304,26 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
             passages = [Passage.from_json(json.loads(line)) for line in f]
         vectors = np.load(version / "vectors.npy", allow_pickle=False)
         files = {k: FileRecord(**v) for k, v in manifest["files"].items()}
+        tokens = _saved_tokens(version / "tokens.jsonl", passages)
     except FileNotFoundError as exc:
         raise IndexUnusable(f"no index at {index_dir} ({exc.filename} missing)") from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexUnusable(f"index at {index_dir} is corrupt: {exc}") from exc
     if len(passages) != manifest["count"] or vectors.shape != (len(passages), manifest["dim"]):
         raise IndexUnusable(f"index at {index_dir} is corrupt: sizes do not match the manifest")
-    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind)
+    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens)
+
+
+def _saved_tokens(path: Path, passages: list[Passage]) -> dict[str, list[str]]:
+    """Keyword tokens saved with the index, by content hash ({} if missing or not matching)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = [json.loads(line) for line in f]
+    except (OSError, ValueError):
+        return {}
+    if len(saved) != len(passages):
+        return {}
+    return {p.content_hash: t for p, t in zip(passages, saved, strict=True)}
 
 
 def open_or_build(

@@ -41,6 +41,8 @@ def make_config(tmp_path: Path, folder: Path, model: str, **sections: dict) -> C
         index=dataclasses.replace(cfg.index, dir=tmp_path / "index"),
         model=dataclasses.replace(cfg.model, name=model),
         querylog=dataclasses.replace(cfg.querylog, path=tmp_path / "querylog.sqlite3"),
+        # The reference laws take a minute to index; tests that need them ask for them.
+        retrieval=dataclasses.replace(cfg.retrieval, reference=None),
     )
     for name, values in sections.items():
         cfg = dataclasses.replace(cfg, **{name: dataclasses.replace(getattr(cfg, name), **values)})

@@ -55,12 +55,15 @@ def main() -> None:
     x = torch.tensor(embedder.encode_queries(questions))
     p = torch.tensor(index.vectors)
     eye = torch.eye(x.shape[1])
+    positive = torch.zeros(len(questions), len(index.passages), dtype=torch.bool)
+    for row, found in enumerate(targets):
+        positive[row, found] = True
     w = torch.nn.Parameter(eye.clone())
     opt = torch.optim.Adam([w], lr=RATE)
     for epoch in range(EPOCHS):
         z = torch.nn.functional.normalize(x @ w, dim=1)
         logp = torch.log_softmax(z @ p.T / TEMPERATURE, dim=1)
-        loss = -torch.stack([logp[i, t].logsumexp(0) for i, t in enumerate(targets)]).mean()
+        loss = -logp.masked_fill(~positive, float("-inf")).logsumexp(1).mean()
         loss = loss + PENALTY * ((w - eye) ** 2).sum()
         opt.zero_grad()
         loss.backward()

@@ -17,12 +17,12 @@ from aiohttp import web
 
 from bot import linkstore
 from bot.admin_auth import BEARER
-from bot.admin_queries import Filters
 from bot.admin_stats import unanswered_groups
 from bot.keys import ADMIN_SESSION, ADMIN_TZ, ENGINE, QUERYLOG
 from bot.links import Link, link_to, locate, positions
 from bot.passages import Passage
 from bot.proxy import client_address
+from bot.store import Filters, SQLiteStore
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,10 +45,22 @@ def actor(request: web.Request, by: str = "") -> str:
     return f"{name + ' / ' if name else ''}{how} from {client_address(request)}"
 
 
+NEEDS_SQLITE = ("links and votes are kept in the SQLite query log for now; this server logs to "
+                "PostgreSQL ([querylog] url)")
+
+
+def store_of(where: web.Request | web.Application) -> SQLiteStore:
+    """The SQLite query log (links and votes are not in the PostgreSQL store yet)."""
+    store = (where.app if isinstance(where, web.Request) else where)[QUERYLOG]
+    if not isinstance(store, SQLiteStore):
+        raise _json_error(web.HTTPNotImplemented, NEEDS_SQLITE)
+    return store
+
+
 async def read(request: web.Request | web.Application, fn: Callable[..., Any],
                *args: Any) -> Any:
     """``fn(conn, *args)`` on a fresh read connection, off the event loop."""
-    querylog = (request.app if isinstance(request, web.Request) else request)[QUERYLOG]
+    querylog = store_of(request)
 
     def run() -> Any:
         conn = querylog.read()
@@ -86,6 +98,10 @@ async def follow_links(app: web.Application, every: float = POLL_SECONDS) -> Non
 
 async def links_ctx(app: web.Application) -> Any:
     """Load the links with the index when the server starts, and follow outside changes."""
+    if not isinstance(app[QUERYLOG], SQLiteStore):
+        log.warning("links: %s; linked questions are off", NEEDS_SQLITE)
+        yield
+        return
     await reload_links(app)
     task = asyncio.create_task(follow_links(app))
     yield
@@ -151,7 +167,7 @@ async def create_link(request: web.Request, question: str, passage_id: str,
         raise _json_error(web.HTTPBadRequest, f"unknown passage id {passage_id[:40]!r}: use the "
                           "id of a hit from GET /admin/api/search?q=...")
     link = link_to(question, index.passages[position], query_id)
-    stored, created = await request.app[QUERYLOG].call(linkstore.save_link, link,
+    stored, created = await store_of(request).call(linkstore.save_link, link,
                                                        actor(request, by))
     await reload_links(request.app)
     log.info("admin: link %d %s -> %s", stored.id, "created" if created else "moved",
@@ -160,7 +176,7 @@ async def create_link(request: web.Request, question: str, passage_id: str,
 
 
 async def remove_link(request: web.Request, link_id: int) -> Link | None:
-    removed = await request.app[QUERYLOG].call(linkstore.delete_link, link_id, actor(request))
+    removed = await store_of(request).call(linkstore.delete_link, link_id, actor(request))
     if removed is not None:
         await reload_links(request.app)
     return removed
@@ -214,7 +230,8 @@ async def api_audit(request: web.Request) -> web.Response:
 
 async def review_queue(request: web.Request) -> dict[str, Any]:
     links = [link_view(link, request) for link in await read(request, linkstore.list_links)]
-    groups = await read(request, unanswered_groups, Filters(), request.app[ADMIN_TZ], "open")
+    groups = await unanswered_groups(request.app[QUERYLOG], Filters(), request.app[ADMIN_TZ],
+                                     "open")
     return {
         "unanswered": [{"key": g.id, "question": g.question, "count": g.count,
                         "users": len(g.users), "last_seen": g.last_seen}
@@ -228,6 +245,9 @@ async def review_queue(request: web.Request) -> dict[str, Any]:
 
 async def feedback_stats(request: web.Request) -> dict[str, Any]:
     """For the stats page: helpful rate by week and how much waits in the review queue."""
+    if not isinstance(request.app[QUERYLOG], SQLiteStore):  # not kept in PostgreSQL yet
+        return {"helpful_by_week": [], "to_review": dict.fromkeys(
+            ("unanswered", "unhelpful", "choices", "links_needing_review"), 0)}
     queue = await review_queue(request)
     return {"helpful_by_week": queue["helpful_by_week"],
             "to_review": {k: len(queue[k]) for k in ("unanswered", "unhelpful", "choices",
@@ -304,7 +324,7 @@ async def review_done(request: web.Request) -> web.Response:
         else None
     if query_id is None:
         raise web.HTTPBadRequest(text="query_id missing")
-    await request.app[QUERYLOG].call(linkstore.mark_done, query_id, actor(request))
+    await store_of(request).call(linkstore.mark_done, query_id, actor(request))
     raise web.HTTPSeeOther("/admin/review")
 
 

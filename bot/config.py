@@ -168,7 +168,8 @@ class WechatConfig:
         "https://api.weixin.qq.com", "WeChat API address for customer-service messages."
     )
     followup_ttl: int = _setting(300, "Seconds a user may reply 1/2 to see a related clause.")
-    followup_users: int = _setting(10000, "Most users whose follow-up state is kept (LRU).")
+    followup_users: int = _setting(10000,
+                                   "Most users whose follow-up state one instance keeps (LRU).")
     welcome: str = _setting(
         "欢迎关注！我可以用工会文件的原文回答您的问题，并注明出处。您可以试着问：\n"
         "· 工会怎么维护新就业形态劳动者的权益？\n· 职工技术技能大赛叫什么名字？\n"
@@ -207,6 +208,15 @@ class LogConfig:
 @dataclass(frozen=True)
 class QueryLogConfig:
     path: Path = _setting(Path("data/querylog.sqlite3"), "SQLite file of the query log.", path=True)
+    url: str = _setting(
+        "", "PostgreSQL URL (postgresql://user:password@host/db) of a query log shared by "
+        "several instances; empty: the SQLite file at path.", env="QUERYLOG_URL"
+    )
+    pool_size: int = _setting(10, "PostgreSQL: most connections one instance opens.")
+    max_pending: int = _setting(
+        10000, "PostgreSQL: rows an instance holds in memory (and retries) while the database "
+        "is unreachable; beyond this, new rows are counted as failed writes."
+    )
     hash_openids: bool = _setting(
         False, "Store a salted hash of each openid instead of the openid itself."
     )
@@ -221,6 +231,15 @@ class QueryLogConfig:
 
 
 @dataclass(frozen=True)
+class StateConfig:
+    redis_url: str = _setting(
+        "", "Redis URL (redis://host:6379/0) of the state several instances share: retry "
+        "dedupe, follow-ups, nonces, admin sessions, the access token; empty: in memory.",
+        env="REDIS_URL"
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -230,6 +249,7 @@ class Config:
     wechat: WechatConfig = field(default_factory=WechatConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     querylog: QueryLogConfig = field(default_factory=QueryLogConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     log: LogConfig = field(default_factory=LogConfig)
 

@@ -3,16 +3,25 @@
 Builds are incremental: a file whose bytes are unchanged is not re-parsed, and a passage whose
 content hash is unchanged is not re-embedded. Each build is written to a fresh folder and made
 current by atomically replacing the ``CURRENT`` pointer, so a crash never leaves a half index.
+
+Several writers may share one index folder (instances' watchers, `bot index` beside `bot
+serve`): an flock on ``.lock`` serialises switching ``CURRENT`` and deleting old versions, and
+readers hold it shared while they load, so the version ``CURRENT`` names, and a version being
+read, are never deleted. A version is written as ``tmp-*`` and renamed to ``v-*`` only under the
+lock, so no writer deletes another's version in progress.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,10 +217,44 @@ def build_index(
     return index, report
 
 
+LOCK_FILE = ".lock"
+STALE_TMP_SECONDS = 3600.0  # a tmp-* folder this old belongs to a builder that crashed
+
+
+@contextlib.contextmanager
+def index_lock(index_dir: Path, exclusive: bool) -> Iterator[None]:
+    """Exclusive to switch versions and delete old ones, shared to load. A read-only index
+    folder (nobody can write it) is read without the lock."""
+    try:
+        handle = open(index_dir / LOCK_FILE, "a+b")
+    except OSError:
+        if exclusive:
+            raise
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prune(index_dir: Path, keep: str) -> None:
+    """Delete versions other than ``keep`` and tmp folders of crashed builders (lock held)."""
+    for old in index_dir.glob("v-*"):
+        if old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for tmp in index_dir.glob("tmp-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - tmp.stat().st_mtime > STALE_TMP_SECONDS:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
 def save_index(index: Index, index_dir: Path) -> Path:
-    """Write a new version folder, then atomically point ``CURRENT`` at it."""
+    """Write a new version folder, then atomically point ``CURRENT`` at it (under the lock)."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    version = Path(tempfile.mkdtemp(prefix="v-", dir=index_dir))
+    building = Path(tempfile.mkdtemp(prefix="tmp-", dir=index_dir))
     manifest = {
         "format": FORMAT,
         "model": index.model,
@@ -220,27 +263,36 @@ def save_index(index: Index, index_dir: Path) -> Path:
         "built_at": index.built_at,
         "files": {k: asdict(v) for k, v in index.files.items()},
     }
-    with open(version / "passages.jsonl", "w", encoding="utf-8") as f:
+    with open(building / "passages.jsonl", "w", encoding="utf-8") as f:
         for p in index.passages:
             f.write(json.dumps(p.to_json(), ensure_ascii=False) + "\n")
-    np.save(version / "vectors.npy", index.vectors)
-    with open(version / "tokens.jsonl", "w", encoding="utf-8") as f:
+    np.save(building / "vectors.npy", index.vectors)
+    with open(building / "tokens.jsonl", "w", encoding="utf-8") as f:
         for tokens in index.keyword.tokens:
             f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
-    (version / "manifest.json").write_text(
+    (building / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
     )
-    pointer = index_dir / "CURRENT.tmp"
-    pointer.write_text(version.name, encoding="utf-8")
-    os.replace(pointer, index_dir / "CURRENT")
-    for old in index_dir.glob("v-*"):
-        if old != version:
-            shutil.rmtree(old, ignore_errors=True)
+    with index_lock(index_dir, exclusive=True):
+        version = index_dir / ("v-" + building.name.removeprefix("tmp-"))
+        os.rename(building, version)
+        pointer = index_dir / "CURRENT.tmp"
+        pointer.write_text(version.name, encoding="utf-8")
+        os.replace(pointer, index_dir / "CURRENT")
+        _prune(index_dir, version.name)
     return version
 
 
 def load_index(index_dir: Path, model: str, kind: str = "flat") -> Index:
     """The current index on disk; IndexUnusable says why it cannot be used as it is."""
+    try:
+        with index_lock(index_dir, exclusive=False):
+            return _load(index_dir, model, kind)
+    except FileNotFoundError as exc:
+        raise IndexUnusable(f"no index at {index_dir} ({exc.filename} missing)") from exc
+
+
+def _load(index_dir: Path, model: str, kind: str) -> Index:
     try:
         version = index_dir / (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
         manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))

@@ -15,20 +15,27 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import linkstore
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.index import Index
 from bot.links import Link, Links, locate
-from bot.querylog import QueryLog
 from bot.retrieve import Retriever
+from bot.store import SQLiteStore
 
 FIELDS = ("question", "passage_id", "source", "section_path", "kind", "content_hash",
           "citation", "created_by", "created_at")
 
 
+def _store(cfg: Config) -> SQLiteStore:
+    if cfg.querylog.url:
+        raise ConfigError("bot links: links are kept in the SQLite query log for now, and "
+                          "[querylog] url points at PostgreSQL")
+    return SQLiteStore(cfg.querylog.path)
+
+
 def attach_links(cfg: Config, retriever: Retriever) -> int:
     """Let ``bot ask`` answer as the server does: with the links in the query log, if any."""
     path = cfg.querylog.path
-    if not path.is_file():
+    if cfg.querylog.url or not path.is_file():
         return 0
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
@@ -47,7 +54,7 @@ def attach_links(cfg: Config, retriever: Retriever) -> int:
 
 def export_links(cfg: Config, out: TextIO) -> int:
     """Every stored link, one JSON object a line; returns how many."""
-    querylog = QueryLog(cfg.querylog.path)
+    querylog = _store(cfg)
     try:
         links = querylog.call_sync(linkstore.list_links)
     finally:
@@ -101,7 +108,7 @@ def import_links(cfg: Config, file: Path, index: Index) -> int:
 
     def store(conn):  # noqa: ANN001, ANN202 - one transaction: all lines or none
         return [linkstore.save_link(conn, link, actor, "import")[1] for link in links]
-    querylog = QueryLog(cfg.querylog.path)
+    querylog = _store(cfg)
     try:
         created = querylog.call_sync(store)
     finally:

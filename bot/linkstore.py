@@ -1,8 +1,9 @@
 """All SQL of linked questions, their audit trail, workers' votes and the review queue.
 
-Functions take a sqlite3 connection: writes run through ``QueryLog.call`` (the one writer),
+Functions take a sqlite3 connection: writes run through ``SQLiteStore.call`` (the one writer),
 reads on a read connection. Kept in one module so it can move behind the query store's seam.
-Tables are created by the query log's migrations m003_links and m004_feedback.
+Tables are created by bot.store.sqlite's migrations m003_links and m004_feedback (SQLite
+only for now: with [querylog] url the links API answers 501 and votes are not kept).
 """
 
 from __future__ import annotations

@@ -73,3 +73,6 @@ def real_embedder(model_path: str):  # noqa: ANN201
 @pytest.fixture
 def real_config(tmp_path: Path, knowledge_dir: Path, model_path: str) -> Config:
     return make_config(tmp_path, knowledge_dir, model_path)
+
+
+from tests.servers import postgres, redis_server  # noqa: E402,F401 - shared server fixtures

@@ -83,6 +83,47 @@ def test_corrupt_or_foreign_index_is_rebuilt(hashing_config: Config) -> None:
     assert report.embedded == 16 and len(load_index(idir, emb.name).passages) == 16
 
 
+def test_several_writers_never_delete_the_version_in_use(hashing_config: Config) -> None:
+    """Instances' watchers and `bot index` share one folder: CURRENT always names a whole
+    version, loads never fail, and no writer deletes another's version in progress."""
+    import threading
+
+    emb = HashingEmbedder()
+    index, _ = build_index(hashing_config.knowledge.dir, emb)
+    target = hashing_config.index.dir
+    save_index(index, target)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for _ in range(15):
+                save_index(index, target)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                assert len(load_index(target, emb.name).passages) == len(index.passages)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+                return
+
+    writers = [threading.Thread(target=write) for _ in range(3)]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    done.set()
+    reader.join()
+    assert not errors, errors[:3]
+    assert [p.name for p in target.glob("v-*")] == [(target / "CURRENT").read_text()]
+    assert not list(target.glob("tmp-*"))
+
+
 def test_keyword_tokens_are_cached_by_content_hash(hashing_config: Config,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A start or a one-file change does not re-tokenise unchanged passages (jieba is slow)."""

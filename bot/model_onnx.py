@@ -5,6 +5,7 @@ The transformer is traced once with torch (at `bot convert-model` time, offline)
 ``input_ids``/``attention_mask``(/``token_type_ids``), output ``last_hidden_state``. Pooling and
 normalisation stay outside the graph (see embed.OnnxEmbedder), so the file is interchangeable
 with an optimum export. ``model_qint8.onnx`` is ONNX Runtime's dynamic int8 quantization of it.
+Weights are kept in a ``*.onnx_data`` file beside each graph (ONNX's external data).
 
 Serving needs only onnxruntime and tokenizers: torch is imported here, never on the request path.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import warnings
 from dataclasses import dataclass
@@ -101,17 +103,29 @@ def ensure_onnx(model_dir: Path, quantize: bool = False) -> Path:
 
 
 def _publish(write: Any, dest: Path) -> None:
-    """Write via ``write(tmp_path)`` next to ``dest`` and rename: readers never see half a file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    """``write(tmp_dest)`` in a temp folder next to ``dest``, then move the files into place,
+    the graph last: a reader that finds ``dest`` finds its weights file complete beside it."""
+    work = dest.parent / f".{dest.name}.tmp-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
     try:
-        write(tmp)
-        tmp.chmod(0o644)
-        os.replace(tmp, dest)
+        work.mkdir(parents=True)
+        write(work / dest.name)
+        for path in sorted(work.iterdir(), key=lambda p: p.name == dest.name):
+            path.chmod(0o644)
+            os.replace(path, dest.parent / path.name)
     except OSError as exc:
         raise ModelUnavailable(f"cannot write {dest}: {exc}") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _save_external(model: Any, path: Path) -> None:
+    """Weights in ``<name>_data`` beside the graph: ONNX Runtime maps that file instead of
+    parsing 470 MB of protobuf, so a session opens in ~0.2 s instead of ~1.3 s."""
+    import onnx
+
+    onnx.save_model(model, str(path), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location=path.name + "_data")  # fmt: skip
 
 
 def export_onnx(model_dir: Path) -> Path:
@@ -152,13 +166,18 @@ def export_onnx(model_dir: Path) -> Path:
     axes = {name: {0: "batch_size", 1: "sequence_length"} for name in [*names, "last_hidden_state"]}
 
     def write(tmp: Path) -> None:
+        import onnx
+
+        traced = tmp.with_name("traced.onnx")
         with torch.no_grad(), warnings.catch_warnings():
             # The TorchScript exporter is marked legacy, and tracing warns about Python-side
             # checks that are constant for an encoder (no cache, mask as long as the input).
             warnings.simplefilter("ignore")
-            torch.onnx.export(LastHiddenState(), example, str(tmp), dynamo=False,
+            torch.onnx.export(LastHiddenState(), example, str(traced), dynamo=False,
                               input_names=names, output_names=["last_hidden_state"],
                               dynamic_axes=axes, opset_version=17)  # fmt: skip
+        _save_external(onnx.load(str(traced)), tmp)
+        traced.unlink()
 
     dest = onnx_path(model_dir, False)
     _publish(write, dest)
@@ -170,12 +189,17 @@ def quantize_onnx(fp32: Path, dest: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     def write(tmp: Path) -> None:
+        import onnx
+
         level = logging.getLogger().level
         logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" advice lines
+        quantized = tmp.with_name("quantized.onnx")
         try:
-            quantize_dynamic(fp32, tmp, weight_type=QuantType.QInt8, per_channel=False)
+            quantize_dynamic(fp32, quantized, weight_type=QuantType.QInt8, per_channel=False)
         finally:
             logging.getLogger().setLevel(level)
+        _save_external(onnx.load(str(quantized)), tmp)
+        quantized.unlink()
 
     _publish(write, dest)
     return dest

@@ -73,6 +73,9 @@ class OnnxEmbedder:
             options = ort.SessionOptions()
             options.intra_op_num_threads = cfg.threads or len(os.sched_getaffinity(0))
             options.inter_op_num_threads = 1
+            # Idle pool threads sleep instead of spinning: on a few shared cores the spinning
+            # took CPU from the event loop and from the call itself (BENCHMARKS.md).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(model_file), options,
                                                 providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - damaged files, runtime errors...
@@ -83,21 +86,23 @@ class OnnxEmbedder:
             steps = [normalizers.Lowercase(), *([current] if current is not None else [])]
             tokenizer.normalizer = normalizers.Sequence(steps)
         tokenizer.enable_truncation(pipeline.max_length)
-        pad = tokenizer.padding or {}
-        tokenizer.enable_padding(pad_id=pad.get("pad_id", 1), pad_token=pad.get("pad_token",
-                                                                              "<pad>"))
+        tokenizer.no_padding()  # rows are padded per model call, see padding_groups
         self.tokenizer = tokenizer
+        self.pad_id = pipeline.pad_id
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.pooling = pipeline.pooling
         self.name = cfg.name + ("+onnx-int8" if cfg.quantize else "")  # the index records it
         self.dim = int(self.session.get_outputs()[0].shape[-1])
         self.cfg = cfg
 
-    def _run(self, texts: list[str]) -> np.ndarray:
-        encodings = (self.tokenizer.encode_batch(texts) if len(texts) > 1
-                     else [self.tokenizer.encode(texts[0])])  # fmt: skip
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _run(self, rows: list[list[int]]) -> np.ndarray:
+        """One model call on token id rows (padded here), pooled and normalised."""
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self.session.run(None, {name: feed[name] for name in self.inputs})[0]
         if self.pooling == "cls":
@@ -109,21 +114,17 @@ class OnnxEmbedder:
         return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def _encode(self, texts: list[str], prompt: str, progress: bool = False) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        texts = [prompt + t for t in texts]
-        # Longest first, in batches of similar length: little padding, as sentence-transformers.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        size = max(1, self.cfg.batch_size)
-        starts = range(0, len(order), size)
+        texts = [prompt + t for t in texts]
+        rows = ([e.ids for e in self.tokenizer.encode_batch(texts)] if len(texts) > 1
+                else [self.tokenizer.encode(texts[0]).ids] if texts else [])  # fmt: skip
+        groups = padding_groups([len(r) for r in rows], max(1, self.cfg.batch_size))
         if progress:
             from tqdm import tqdm
 
-            starts = tqdm(starts, desc="Batches", unit="batch")
-        for start in starts:
-            chunk = order[start : start + size]
-            out[chunk] = self._run([texts[i] for i in chunk])
+            groups = tqdm(groups, desc="Batches", unit="batch")
+        for group in groups:
+            out[group] = self._run([rows[i] for i in group])
         return out
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
@@ -171,6 +172,29 @@ class SentenceTransformerEmbedder:
 
     def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, self.cfg.passage_prompt, progress)
+
+
+def padding_groups(lengths: list[int], most: int, waste: float = 0.25) -> list[list[int]]:
+    """Indices grouped for model calls: similar lengths together, longest first.
+
+    A model call pads every row to its longest, and on CPU a padded token costs as much as a
+    real one: a group grows while its padding stays under ``waste`` of its tokens.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    real = 0
+    for i in order:
+        group = groups[-1] if groups else []
+        width = lengths[group[0]] if group else 0
+        if group and len(group) < most and width * (len(group) + 1) <= (1 + waste) * (
+            real + lengths[i]
+        ):
+            group.append(i)
+            real += lengths[i]
+        else:
+            groups.append([i])
+            real = lengths[i]
+    return groups
 
 
 def quantize(model: Any) -> Any:

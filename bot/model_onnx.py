@@ -38,6 +38,7 @@ class Pipeline:
     pooling: str  # "mean" or "cls"
     max_length: int
     lowercase: bool
+    pad_id: int
 
 
 def read_pipeline(model_dir: Path) -> Pipeline:
@@ -66,7 +67,9 @@ def read_pipeline(model_dir: Path) -> Pipeline:
               hf_config.get("max_position_embeddings")]  # fmt: skip
     # sentence-transformers caps the tokenizer's limit at the position table's size.
     max_length = min(int(v) for v in limits if isinstance(v, int | float) and 0 < v < 1e9)
-    return Pipeline(transformer_dir, mode, max_length, bool(st_config.get("do_lower_case", False)))
+    pad_id = hf_config.get("pad_token_id")
+    return Pipeline(transformer_dir, mode, max_length, bool(st_config.get("do_lower_case", False)),
+                    pad_id if isinstance(pad_id, int) else 0)  # masked out: any id will do
 
 
 def _json(path: Path) -> dict[str, Any]:

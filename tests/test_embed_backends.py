@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bot.config import ModelConfig
-from bot.embed import OnnxEmbedder, SentenceTransformerEmbedder, load_embedder
+from bot.embed import OnnxEmbedder, SentenceTransformerEmbedder, load_embedder, padding_groups
 from bot.model_convert import ModelUnavailable
 from bot.model_onnx import FP32_FILE, ONNX_DIR, read_pipeline
 from tests.conftest import ROOT
@@ -123,3 +123,15 @@ def test_onnx_backend_serves_without_torch(model_path: str) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True, env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_padding_groups_cover_every_row_once_with_little_padding() -> None:
+    lengths = [12, 40, 13, 11, 38, 200, 12, 14, 39, 3]
+    groups = padding_groups(lengths, most=3)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert all(1 <= len(g) <= 3 for g in groups)
+    for group in groups:
+        width = max(lengths[i] for i in group)
+        assert width * len(group) <= 1.25 * sum(lengths[i] for i in group)
+    assert groups[0] == [5]  # the long one is not padded against, nor pads the others
+    assert padding_groups([], most=32) == []

@@ -49,15 +49,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(config_text: str, workdir: Path, env: dict[str, str]) -> Iterator[tuple[str, int, float]]:
-    """Run `bot serve` with ``config_text``; yields (base URL, pid, seconds until ready)."""
+def serve(config_text: str, workdir: Path, env: dict[str, str],
+          code: Path = ROOT) -> Iterator[tuple[str, int, float]]:
+    """Run `bot serve` of the checkout ``code`` with ``config_text``; yields (base URL, pid,
+    seconds until ready)."""
     port = free_port()
     config = workdir / "config.toml"
     config.write_text(config_text + f"\n[server]\nport = {port}\n", encoding="utf-8")
     log = open(workdir / "serve.log", "w")
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "serve"],
-                            cwd=ROOT, env={**os.environ, **env}, stderr=log)
+                            cwd=code, env={**os.environ, **env, "PYTHONPATH": str(code)},
+                            stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         while True:

@@ -1,12 +1,21 @@
-"""Retrieval quality on a question set: keyword-only, dense-only and fused, in one run.
+"""Retrieval quality on every question set, for each signal alone, fused and a plain BM25 baseline.
 
-    python bench/eval_retrieval.py [--config config.toml] [--questions FILE] [--verbose]
+    python bench/eval_retrieval.py [--config config.toml] [--set NAME ...] [--verbose]
 
-Each line of the question file:
-    {"q": ..., "expect": [substrings] | null, "section": "二（四）" | null}
-A hit is right when its passage contains one of the expected substrings; ``expect: null`` marks
-an out-of-scope question the bot must refuse. Prints R@1, R@3, MRR@5, the in-scope answer rate,
-out-of-scope refusals and section accuracy of the top hit.
+Sets (each indexes its own folder; indexes are cached under bench/.cache by content hash):
+- ``seed``: ../shared/eval/dev_questions.jsonl over knowledge/.
+- ``extra``: bench/extra_questions.jsonl over knowledge/.
+- ``notices``: bench/notices_questions.jsonl over the seed and the two sample notices in
+  bench/notices/ (overlapping topics).
+- ``real``: ../shared/eval/real/stard_dev.jsonl (real layperson questions, STARD) over
+  ../shared/eval/real/laws/ plus knowledge/; any listed article counts as right.
+- ``offtopic``: the same real questions over a labour-law folder (../shared/eval/real/labour-laws/
+  plus the notices): none of them is about these laws, so all must be refused.
+
+Question lines: ``{"q", "expect": [substrings] | null, "section"}`` (a hit is right when its passage
+contains one of the substrings; null = out of scope) or STARD's ``{"q", "articles": [{"law",
+"article"}] | null}``. Prints top-1, top-3, MRR@5, in-scope answered, off-topic refused and
+section accuracy.
 """
 
 from __future__ import annotations
@@ -15,77 +24,157 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.config import load_config  # noqa: E402
-from bot.embed import load_embedder  # noqa: E402
+from bot.config import Config, load_config  # noqa: E402
+from bot.embed import Embedder, load_embedder  # noqa: E402
 from bot.index import open_or_build  # noqa: E402
-from bot.retrieve import Retriever  # noqa: E402
+from bot.keyword import KeywordIndex, words  # noqa: E402
+from bot.passages import Passage  # noqa: E402
+from bot.retrieve import Hit, Result, Retriever  # noqa: E402
 
-DEFAULT_QUESTIONS = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
+SHARED = ROOT.parent / "shared" / "eval"
+REAL = SHARED / "real"
+CACHE = ROOT / "bench" / ".cache"
+NOTICES = ROOT / "bench" / "notices"
+SETS: dict[str, tuple[Path, list[Path]]] = {
+    "seed": (SHARED / "dev_questions.jsonl", [ROOT / "knowledge"]),
+    "extra": (ROOT / "bench" / "extra_questions.jsonl", [ROOT / "knowledge"]),
+    "notices": (ROOT / "bench" / "notices_questions.jsonl", [SHARED.parent / "seeds", NOTICES]),
+    "real": (REAL / "stard_dev.jsonl", [REAL / "laws", ROOT / "knowledge"]),
+    "offtopic": (REAL / "stard_dev.jsonl", [REAL / "labour-laws", SHARED.parent / "seeds",
+                                            NOTICES]),
+}
+MODES = ("bm25", "keyword", "dense", "fused")
 
 
-def _right(text: str, expect: list[str]) -> bool:
-    squeezed = "".join(text.split())
-    return any(e in text or "".join(e.split()) in squeezed for e in expect)
+def link_folder(name: str, sources: list[Path]) -> Path:
+    """One knowledge folder made of links to the files of ``sources`` (rebuilt each run)."""
+    folder = CACHE / f"knowledge-{name}"
+    if folder.exists():
+        for old in folder.rglob("*"):
+            if old.is_symlink() or old.is_file():
+                old.unlink()
+    for source in sources:
+        for path in sorted(source.rglob("*")) if source.is_dir() else [source]:
+            if path.is_file() and path.suffix.lower() in (".txt", ".md", ".docx", ".pdf"):
+                target = folder / source.name / path.relative_to(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(path.resolve())
+    return folder
 
 
-def evaluate(retriever: Retriever, questions: list[dict], mode: str, verbose: bool) -> dict:
-    in_scope = [q for q in questions if q["expect"]]
-    out_scope = [q for q in questions if not q["expect"]]
-    r1 = r3 = mrr = answered = section_ok = section_n = refused = 0.0
-    for q in in_scope:
-        result = retriever.search(q["q"], mode)  # type: ignore[arg-type]
-        ranks = [i for i, h in enumerate(result.hits[:5]) if _right(h.passage.text, q["expect"])]
+def is_right(passage: Passage, question: dict) -> bool:
+    if question.get("articles"):
+        article = passage.path[-1] if passage.path else ""
+        return any(passage.doc_title.endswith(a["law"]) and article == a["article"]
+                   for a in question["articles"])
+    expect = question.get("expect") or []
+    squeezed = "".join(passage.text.split())
+    return any(e in passage.text or "".join(e.split()) in squeezed for e in expect)
+
+
+def in_scope(question: dict, set_name: str) -> bool:
+    if set_name == "offtopic":
+        return False
+    return bool(question.get("expect") or question.get("articles"))
+
+
+class PlainBM25:
+    """The baseline: BM25 over jieba words of the passage text alone, no fields, no gate."""
+
+    def __init__(self, passages: list[Passage]) -> None:
+        self.passages = passages
+        self.index = KeywordIndex([p.text for p in passages], tokenizer=words)
+
+    def search(self, question: str, top_k: int) -> Result:
+        bm25, _ = self.index.score(question)
+        order = np.argsort(-bm25, kind="stable")[:top_k]
+        hits = [Hit(self.passages[i], float(bm25[i]), 0.0, 0.0) for i in order]
+        return Result(question, hits, bool(hits))
+
+
+def evaluate(search: Callable[[str], Result], questions: list[dict], set_name: str,
+             label: str, verbose: bool) -> dict[str, float]:
+    inside = [q for q in questions if in_scope(q, set_name)]
+    outside = [q for q in questions if not in_scope(q, set_name)]
+    top1 = top3 = mrr = answered = section_ok = section_n = refused = 0.0
+    for q in inside:
+        result = search(q["q"])
+        ranks = [i for i, h in enumerate(result.hits[:5]) if is_right(h.passage, q)]
         rank = ranks[0] if ranks else None
-        r1 += rank == 0
-        r3 += rank is not None and rank < 3
+        top1 += rank == 0
+        top3 += rank is not None and rank < 3
         mrr += 1 / (rank + 1) if rank is not None else 0
         answered += result.answered
         if q.get("section") is not None and result.hits:
             section_n += 1
             section_ok += result.hits[0].passage.section == q["section"]
         if verbose and rank != 0:
-            top = result.hits[0] if result.hits else None
-            print(f"  [{mode}] miss rank={rank} {q['q']!r} -> "
-                  f"{top.passage.section if top else '-'} {top.score if top else 0:.3f}")
-    for q in out_scope:
-        result = retriever.search(q["q"], mode)  # type: ignore[arg-type]
+            top = result.hits[0].passage.citation if result.hits else "-"
+            print(f"  [{label}] miss rank={rank} {q['q']!r} -> {top}")
+    for q in outside:
+        result = search(q["q"])
         refused += not result.answered
         if verbose and result.answered:
-            print(f"  [{mode}] answered out-of-scope {q['q']!r} -> "
-                  f"{result.hits[0].passage.section} {result.hits[0].score:.3f}")
-    n = max(len(in_scope), 1)
-    return {
-        "R@1": r1 / n, "R@3": r3 / n, "MRR@5": mrr / n, "answered": answered / n,
-        "oos_refused": refused / max(len(out_scope), 1),
-        "section": section_ok / max(section_n, 1),
-    }
+            print(f"  [{label}] answered off-topic {q['q']!r} -> {result.hits[0].passage.citation}"
+                  f" {result.hits[0].score:.3f}")
+    n = max(len(inside), 1)
+    return {"n": len(inside), "oos": len(outside), "top1": top1 / n, "top3": top3 / n,
+            "mrr": mrr / n, "answered": answered / n,
+            "refused": refused / max(len(outside), 1) if outside else float("nan"),
+            "section": section_ok / section_n if section_n else float("nan")}
+
+
+def run_set(name: str, cfg: Config, embedder: Embedder, verbose: bool,
+            modes: tuple[str, ...] = MODES) -> dict[str, dict[str, float]]:
+    path, sources = SETS[name]
+    if not path.exists() or not all(s.exists() for s in sources):
+        print(f"{name}: skipped (missing {path if not path.exists() else sources})")
+        return {}
+    folder = link_folder(name, sources)
+    index, _ = open_or_build(folder, CACHE / f"index-{name}", embedder)
+    retriever = Retriever(index, embedder, cfg.retrieval)
+    with open(path, encoding="utf-8") as f:
+        questions = [json.loads(line) for line in f if line.strip()]
+    top_k = cfg.retrieval.top_k
+    figures: dict[str, dict[str, float]] = {}
+    baseline = PlainBM25(index.passages)
+    for mode in modes:
+        def search(q: str, mode: str = mode) -> Result:
+            if mode == "bm25":
+                return baseline.search(q, top_k)
+            return retriever.search(q, mode)  # type: ignore[arg-type]
+        figures[mode] = evaluate(search, questions, name, mode, verbose)
+    n = next(iter(figures.values()))
+    print(f"\n{name}: {n['n']} in scope, {n['oos']} out of scope; "
+          f"{len(index.passages)} passages; model {embedder.name}")
+    header = ("mode", "top-1", "top-3", "MRR@5", "answer", "refused", "section")
+    print(f"{header[0]:<8} " + " ".join(f"{h:>7}" for h in header[1:]))
+    for mode, m in figures.items():
+        values = (m["top1"], m["top3"], m["mrr"], m["answered"], m["refused"], m["section"])
+        print(f"{mode:<8} " + " ".join(f"{v:7.3f}" for v in values))
+    return figures
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "config.toml"))
-    parser.add_argument("--questions", default=str(DEFAULT_QUESTIONS))
-    parser.add_argument("--verbose", action="store_true")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "config.toml"), help="settings file")
+    parser.add_argument("--set", action="append", choices=sorted(SETS),
+                        help="only these sets (repeatable; default: all)")
+    parser.add_argument("--verbose", action="store_true", help="print every miss")
     args = parser.parse_args()
     cfg = load_config(args.config)
     cfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, top_k=5))
     embedder = load_embedder(cfg.model)
-    index, _ = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder)
-    retriever = Retriever(index, embedder, cfg.retrieval)
-    with open(args.questions, encoding="utf-8") as f:
-        questions = [json.loads(line) for line in f if line.strip()]
-    print(f"{len(questions)} questions, {len(index.passages)} passages, model {embedder.name}")
-    header = ("mode", "R@1", "R@3", "MRR@5", "answer", "oos-ref", "section")
-    print(f"{header[0]:<8} " + " ".join(f"{h:>7}" for h in header[1:]))
-    for mode in ("keyword", "dense", "fused"):
-        m = evaluate(retriever, questions, mode, args.verbose)
-        values = (m["R@1"], m["R@3"], m["MRR@5"], m["answered"], m["oos_refused"], m["section"])
-        print(f"{mode:<8} " + " ".join(f"{v:7.3f}" for v in values))
+    for name in args.set or list(SETS):
+        run_set(name, cfg, embedder, args.verbose)
 
 
 if __name__ == "__main__":

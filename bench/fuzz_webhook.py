@@ -1,13 +1,15 @@
 """The long fuzzing run of the webhook: tens of thousands of hostile requests, one process.
 
     python bench/fuzz_webhook.py [--examples 10000] [--batch 500] [--rss-bound 100] [--seed N]
+                                 [--mode safe]
 
 Uses the strategies of tests/test_fuzz.py (garbage, mutated and huge bodies, entity bombs,
 broken ciphertext, odd query parameters, correctly signed garbage) against the app on a
 loopback port, hashing embedder, in runs of ``--batch`` examples; after each run a valid
 question in each mode must still be answered. Prints the status histogram per family, anything
 wrong with its input, elapsed seconds and RSS; exits 1 on a 5xx (or any other problem) or RSS
-growth over the bound.
+growth over the bound. ``--mode safe`` runs the app in safe mode and adds the forgeries
+(stripped encrypt_type, replayed nonces with other bodies): any 200 to one is a problem.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from hypothesis import Phase, given  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 from tests.conftest import KNOWLEDGE  # noqa: E402
 from tests.test_fuzz import (  # noqa: E402
@@ -33,6 +36,7 @@ from tests.test_fuzz import (  # noqa: E402
     Probe,
     Webhook,
     check_alive,
+    forgery_probes,
     fuzz_config,
     fuzz_settings,
     probes,
@@ -41,11 +45,13 @@ from tests.test_fuzz import (  # noqa: E402
 )
 
 
-def run(examples: int, batch: int, seed: int | None, workdir: Path) -> dict:
+def run(examples: int, batch: int, seed: int | None, workdir: Path,
+        mode: str = "compatible") -> dict:
     """Fuzz ``examples`` requests; returns counts, problems and RSS figures."""
     folder = workdir / "knowledge"
     shutil.copytree(KNOWLEDGE, folder)
-    hook = Webhook(fuzz_config(workdir, folder))
+    hook = Webhook(fuzz_config(workdir, folder, mode))
+    chosen = st.one_of(forgery_probes(), probes) if mode == "safe" else probes
     errors = ErrorLog()
     logging.getLogger().addHandler(errors)  # also keeps refusal warnings off stderr
     statuses: Counter[int] = Counter()
@@ -60,7 +66,7 @@ def run(examples: int, batch: int, seed: int | None, workdir: Path) -> dict:
         rss["start"] = rss["peak"] = rss_mb()
 
         @fuzz_settings(batch, phases=[Phase.generate])
-        @given(probe=probes)
+        @given(probe=chosen)
         def one(probe: Probe) -> None:
             nonlocal sent
             if sent >= examples:
@@ -70,7 +76,7 @@ def run(examples: int, batch: int, seed: int | None, workdir: Path) -> dict:
             statuses[status] += 1
             families.setdefault(probe.kind.split("/")[0], Counter())[status] += 1
             found.extend(f"{problem}\n    input: {probe.describe()}"
-                         for problem in problems(probe, status, text))
+                         for problem in problems(probe, status, text, mode))
 
         started = time.perf_counter()
         for run_no in range(-(-examples // batch)):
@@ -101,9 +107,11 @@ def main() -> None:
     parser.add_argument("--rss-bound", type=float, default=100.0,
                         help="largest acceptable RSS growth in MB")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--mode", choices=["compatible", "safe"], default="compatible",
+                        help="[wechat] mode of the app; safe adds forged and replayed requests")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fuzz-webhook-") as tmp:
-        result = run(args.examples, args.batch, args.seed, Path(tmp))
+        result = run(args.examples, args.batch, args.seed, Path(tmp), args.mode)
 
     rss = result["rss"]
     grown = rss["end"] - rss["start"]

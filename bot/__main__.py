@@ -1,4 +1,4 @@
-"""Command line: ``bot [--config PATH] {index,ask,serve,convert-model}``."""
+"""Command line: bot [--config PATH] {index,ask,serve,convert-model}; see ``bot --help``."""
 
 from __future__ import annotations
 
@@ -28,16 +28,36 @@ def _open(cfg: Config, progress: bool = False):  # noqa: ANN202 - (Retriever, Bu
     return Retriever(index, embedder, cfg.retrieval), report
 
 
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_CANNOT_START, EXIT_NOTHING_BUILT = 0, 1, 2, 3
+EXIT_CODES = """exit codes:
+  0  done (bot index: the index was built, even if some files failed; they are listed)
+  1  bot index --check: a file could not be read
+  2  cannot start: config, model, query log, knowledge folder or port (one line on stderr)
+  3  bot index: nothing usable was built (no file could be read)"""
+
+
 def cmd_index(cfg: Config, args: argparse.Namespace) -> int:
     if args.check:
-        return check_file(Path(args.check))
-    _, report = _open(cfg, progress=sys.stderr.isatty())
+        codes = []
+        for number, name in enumerate(args.check):
+            if len(args.check) > 1:
+                print(f"{chr(10) if number else ''}== {name}")
+            codes.append(check_file(Path(name)))
+        return max(codes)
+    retriever, report = _open(cfg, progress=sys.stderr.isatty())
+    files = retriever.index.files
     for label, names in (("added", report.added), ("changed", report.changed),
-                         ("removed", report.removed), ("failed", report.failed)):
+                         ("removed", report.removed)):
         for name in names:
             print(f"  {label}: {name}")
+    for name in report.failed:
+        reason = (files[name].error if name in files else "").removeprefix(f"{name}: ")
+        print(f"  failed: {name}: {reason or 'unreadable'}")
     print(f"index: {report.summary()}")
-    return 1 if report.failed else 0
+    if not retriever.index.passages:
+        print("index: nothing usable was built", file=sys.stderr)
+        return EXIT_NOTHING_BUILT
+    return EXIT_OK
 
 
 def check_file(path: Path) -> int:
@@ -53,13 +73,28 @@ def check_file(path: Path) -> int:
     for label, key in (("标题", "title"), ("文号", "doc_no"), ("发文单位", "issuer"),
                        ("成文日期", "date"), ("主送", "addressees"), ("印发", "printed")):
         print(f"{label}: {found[key] or '-'}")
+    for line in found["info"]:
+        print(f"  {line}")
     for warning in found["warnings"]:
         print(f"warning: {warning}")
-    print("\npassages:")
+    print(f"\npassages ({'one per article' if found['kind'] == 'law' else 'one per section'}):")
+    shown: list[str] = []
     for p in found["passages"]:
+        for depth, heading in enumerate(p["headings"]):
+            if shown[depth : depth + 1] != [heading]:
+                print(f"{'  ' * (depth + 1)}{heading}")
+                shown = shown[:depth] + [heading]
         title = f"  {p['section_title']}" if p["section_title"] else ""
-        print(f"  [{p['section'] or p['kind']:<8}] {p['chars']:>4} chars  {p['citation']}{title}")
+        where = p["section"].removeprefix("".join(x.split()[0] for x in p["headings"]))
+        print(f"{'  ' * (len(p['headings']) + 1)}[{where or p['kind']:<8}] {p['chars']:>4} chars"
+              f"  {p['citation']}{title}")
     return 0
+
+
+CLI_NOT_FOUND = (
+    "没有找到能回答这个问题的内容（命令行提问不记入查询日志）。\n"
+    "请换用文件中的关键词再问，或把相关文件放进知识库文件夹后运行 bot index。"
+)
 
 
 def cmd_ask(cfg: Config, args: argparse.Namespace) -> int:
@@ -69,7 +104,9 @@ def cmd_ask(cfg: Config, args: argparse.Namespace) -> int:
     retriever, _ = _open(cfg)
     for question in questions:
         result = retriever.search(question)
-        reply = render_answer(result, cfg.retrieval.related_min_score)
+        # The webhook's "not found" says the question was recorded; here nothing is recorded.
+        reply = (render_answer(result, cfg.retrieval.related_min_score) if result.answered
+                 else CLI_NOT_FOUND)
         if not args.json:
             print(reply + "\n")
             continue
@@ -86,14 +123,9 @@ def cmd_ask(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
-    from aiohttp import web
+    from bot.serve import serve
 
-    from bot.app import create_app
-
-    # SIGTERM: stop accepting, let in-flight replies finish, then close (flushing the query log).
-    web.run_app(create_app(cfg), host=cfg.server.host, port=cfg.server.port, access_log=None,
-                shutdown_timeout=cfg.server.shutdown_timeout, print=None)
-    return 0
+    return serve(cfg)
 
 
 def cmd_convert_model(cfg: Config, args: argparse.Namespace) -> int:
@@ -105,34 +137,75 @@ def cmd_convert_model(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _common_options() -> argparse.ArgumentParser:
+    """Options accepted before and after the command (``bot --config X ask`` = ``bot ask
+    --config X``); SUPPRESS keeps a value given before the command from being reset after."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="config file (default: $BOT_CONFIG, else ./config.toml; "
+                             "a missing file is an error)")
+    common.add_argument("--no-config", action="store_true", default=argparse.SUPPRESS,
+                        help="run on the built-in defaults (paths relative to the current "
+                             "folder) instead of a config file")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging on stderr")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bot", description=__doc__)
-    parser.add_argument("--config", help="config file (default: $BOT_CONFIG or ./config.toml)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("index", help="build or update the index from the knowledge folder")
-    p.add_argument("--check", metavar="FILE", help="only print how FILE parses and is cited")
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="bot", parents=[common], epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Answer trade-union workers' questions on WeChat with the original wording "
+                    "of the union's notices and a citation.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("index", parents=[common], epilog=EXIT_CODES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       help="build or update the index from the knowledge folder",
+                       description="Build or update the index from the knowledge folder.")
+    p.add_argument("--check", metavar="FILE", nargs="+",
+                   help="only print how each FILE parses and is cited (nothing is indexed)")
     p.set_defaults(func=cmd_index)
-    p = sub.add_parser("ask", help="answer questions (arguments, or one per line on stdin)")
-    p.add_argument("--json", action="store_true", help="one JSON object per question")
-    p.add_argument("question", nargs="*")
+    p = sub.add_parser("ask", parents=[common],
+                       help="answer questions (arguments, or one per line on stdin)",
+                       description="Answer questions (arguments, or one per line on stdin).")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per question, hits best first")
+    p.add_argument("question", nargs="*",
+                   help="questions to answer (none: read one per line from stdin)")
     p.set_defaults(func=cmd_ask)
-    p = sub.add_parser("serve", help="run the WeChat webhook and admin pages")
+    p = sub.add_parser("serve", parents=[common],
+                       help="run the WeChat webhook, /healthz, /metrics and the admin pages",
+                       description="Run the WeChat webhook, /healthz, /metrics and the admin "
+                                   "pages.")
     p.set_defaults(func=cmd_serve)
-    p = sub.add_parser("convert-model", help="convert the bundled default model now")
+    p = sub.add_parser("convert-model", parents=[common],
+                       help="convert the bundled default model now instead of on first use",
+                       description="Convert the bundled default model now instead of on first use.")
     p.set_defaults(func=cmd_convert_model)
     return parser
+
+
+def _log_config(cfg: Config, args: argparse.Namespace) -> LogConfig:
+    """-v: debug; ``bot ask`` prints answers, so its stderr stays quiet unless something fails."""
+    if getattr(args, "verbose", False):
+        return LogConfig("DEBUG", cfg.log.json)
+    if args.command == "ask":
+        return LogConfig("WARNING", cfg.log.json)
+    return cfg.log
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cfg = load_config(args.config)
-        configure_logging(cfg.log if not args.verbose else LogConfig("DEBUG", cfg.log.json))
+        cfg = load_config(getattr(args, "config", None), defaults=getattr(args, "no_config", False))
+        configure_logging(_log_config(cfg, args))
         return int(args.func(cfg, args))
     except (ConfigError, ModelUnavailable, QueryLogUnavailable, KnowledgeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CANNOT_START
 
 
 if __name__ == "__main__":

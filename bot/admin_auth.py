@@ -108,9 +108,9 @@ class AdminAuth:
 
 
 def is_https(request: web.Request) -> bool:
-    """HTTPS directly or behind nginx, which says so in X-Forwarded-Proto."""
-    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    return request.secure or proto == "https"
+    from bot.proxy import is_https as https  # bot.proxy imports bot.keys, which imports us
+
+    return https(request)
 
 
 def set_session_cookie(response: web.StreamResponse, request: web.Request, value: str,

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.admin_auth import BEARER, COOKIE
+from bot.admin_auth import BEARER, COOKIE, AdminAuth
 from bot.keys import ADMIN_AUTH, ADMIN_SESSION
 from bot.proxy import client_address
 
@@ -47,21 +47,28 @@ def _refused(message: str, retry_after: float = 0) -> web.HTTPException:
                headers=headers)
 
 
+def check_bearer(request: web.Request, auth: AdminAuth, token: str, where: str) -> None:
+    """The one brake and audit for Bearer tokens (admin API and /metrics): 429 while the
+    client must wait after wrong tokens, 401 (and a log line) for a wrong one."""
+    client = client_address(request)
+    wait = auth.guard.wait(client)
+    if wait:
+        raise _refused("too many wrong tokens; wait", wait)
+    if auth.token_ok(token):
+        auth.guard.succeeded(client)
+        return
+    delay = auth.guard.failed(client)
+    log.warning("%s: wrong bearer token from %s; next try in %.0f s", where, client, delay)
+    raise _refused("wrong token")
+
+
 def authenticate(request: web.Request, api: bool) -> str:
     """The session id, or BEARER for scripts; otherwise 401 (API) or a redirect to login."""
     auth = request.app[ADMIN_AUTH]
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        client = client_address(request)
-        wait = auth.guard.wait(client)
-        if wait:
-            raise _refused("too many wrong tokens; wait", wait)
-        if auth.token_ok(header[7:].strip()):
-            auth.guard.succeeded(client)
-            return BEARER
-        auth.guard.failed(client)
-        log.warning("admin: wrong bearer token from %s", client)
-        raise _refused("wrong token")
+        check_bearer(request, auth, header[7:].strip(), "admin")
+        return BEARER
     sid = auth.session(request.cookies.get(COOKIE))
     if sid is not None:
         return sid

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bot import views
 from bot.admin import setup_admin
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.conversation import Conversation
 from bot.customer_service import CustomerService
 from bot.dedupe import Inflight
@@ -25,11 +25,13 @@ from bot.keys import (
     ENGINE,
     HTTP,
     INFLIGHT,
+    NONCES,
     QUERYLOG,
 )
 from bot.logs import request_log
 from bot.metrics import setup_metrics
 from bot.querylog import QueryLog
+from bot.replay import NonceCache
 from bot.watch import watch_ctx
 from bot.wechat import make_crypto
 
@@ -81,7 +83,11 @@ def create_app(cfg: Config, engine: Engine | None = None) -> web.Application:
     app = web.Application(client_max_size=cfg.wechat.max_body_bytes, middlewares=[request_log])
     app[CONFIG] = cfg
     app[CRYPTO] = make_crypto(cfg.wechat.token, cfg.wechat.encoding_aes_key, cfg.wechat.appid)
+    if cfg.wechat.mode == "safe" and app[CRYPTO] is None:
+        raise ConfigError('[wechat] mode = "safe" needs encoding_aes_key and appid '
+                          "(WECHAT_AES_KEY, WECHAT_APPID)")
     app[INFLIGHT] = Inflight()
+    app[NONCES] = NonceCache(cfg.wechat.timestamp_window)
     app[BACKGROUND] = set()
     if engine is not None:
         app[ENGINE] = engine

@@ -105,17 +105,32 @@ class ServerConfig:
     host: str = _setting("127.0.0.1", "Address `bot serve` listens on.")
     port: int = _setting(8080, "Port `bot serve` listens on.")
     trusted_proxies: list[str] = _setting(
-        [], "Networks (CIDR) besides loopback whose X-Forwarded-For is believed: where nginx "
-        "connects from (e.g. Docker's bridge 172.17.0.0/16)."
+        [], "Networks (CIDR) whose X-Forwarded-For and X-Forwarded-Proto are believed: where "
+        "nginx connects from. Loopback only when listed (127.0.0.1/32, ::1/128 for nginx on the "
+        "same host); Docker's bridge is 172.17.0.0/16."
     )
     shutdown_timeout: float = _setting(
         30.0, "Seconds a SIGTERM waits for replies in flight before the server stops."
+    )
+    max_waiting: int = _setting(
+        200, "Questions that may wait for the model beyond those being answered; when more "
+        "arrive, the longest-waiting one is shed (reply 'success', logged as shed)."
+    )
+    max_wait: float = _setting(
+        2.5, "Seconds a question may wait for the model before it is shed (overload); less "
+        "when the model's recent pace would make its answer miss [wechat] reply_budget."
     )
 
 
 @dataclass(frozen=True)
 class WechatConfig:
     path: str = _setting("/wechat", "URL path of the webhook configured in the Official Account.")
+    mode: str = _setting(
+        "compatible", "Message encryption mode set in the Official Account: plain (明文: "
+        "encrypted messages refused), compatible (兼容: both accepted) or safe (安全: "
+        "unencrypted messages refused; needs encoding_aes_key and appid).",
+        choices=("plain", "compatible", "safe"), env="WECHAT_MODE",
+    )
     token: str = _setting("", "Token from the Official Account settings.", env="WECHAT_TOKEN")
     appid: str = _setting("", "AppID; needed for safe mode and customer-service messages.",
                           env="WECHAT_APPID")
@@ -125,6 +140,9 @@ class WechatConfig:
                                      env="WECHAT_AES_KEY")
     timestamp_window: int = _setting(300, "Seconds a request's timestamp may differ from now.")
     max_body_bytes: int = _setting(65536, "Largest accepted POST body; larger gets HTTP 413.")
+    body_timeout: float = _setting(
+        10.0, "Seconds a POST body may take to arrive; a slower one gets HTTP 408."
+    )
     reply_budget: float = _setting(
         4.0, "Seconds to wait for an answer before replying empty and sending it later "
         "as a customer-service message (WeChat gives up after 5 s)."
@@ -227,21 +245,40 @@ def _section(cls: type, raw: dict[str, Any], base: Path, where: str) -> Any:
             value = float(value)
         elif type(value) is not type(default):
             raise ConfigError(f"{where}.{name}: expected {type(default).__name__}, got {value!r}")
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"{where}.{name}: expected one of {', '.join(choices)}, "
+                              f"got {value!r}")
         values[name] = value
     return cls(**values)
 
 
-def load_config(path: str | Path | None = None) -> Config:
-    """Load ``path`` (or $BOT_CONFIG, or ./config.toml); missing file means all defaults."""
-    chosen = Path(path or os.environ.get("BOT_CONFIG") or "config.toml")
+DEFAULT_CONFIG = "config.toml"
+
+
+def load_config(path: str | Path | None = None, defaults: bool = False) -> Config:
+    """Load ``path`` (or $BOT_CONFIG, or ./config.toml).
+
+    A missing file is an error: silently running on defaults would convert the model and build
+    the index in unexpected folders. ``defaults=True`` (``bot --no-config``) is the one explicit
+    way to run on the built-in defaults, relative to the current folder.
+    """
     raw: dict[str, Any] = {}
-    if chosen.exists():
+    if defaults:
+        chosen = Path(DEFAULT_CONFIG)
+    else:
+        given = path or os.environ.get("BOT_CONFIG")
+        chosen = Path(given or DEFAULT_CONFIG)
+        if not chosen.is_file():
+            source = ("--config" if path else "BOT_CONFIG") if given else "the current folder"
+            raise ConfigError(
+                f"config file {chosen} not found (from {source}); give --config PATH, set "
+                "BOT_CONFIG, or run with --no-config to use the built-in defaults"
+            )
         try:
             raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
             raise ConfigError(f"{chosen}: {exc}") from exc
-    elif path is not None:
-        raise ConfigError(f"{chosen}: config file not found")
     base = chosen.resolve().parent
     sections = {f.name: f for f in dataclasses.fields(Config)}
     unknown = sorted(set(raw) - set(sections))

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from bot.admission import Shed
 from bot.answer import MAX_BYTES, related_hits, render_answer, render_passage
 from bot.config import WechatConfig
 from bot.engine import Engine
@@ -39,6 +40,7 @@ HELP_WORDS = {"帮助", "help", "?", "？", "菜单", "使用说明"}
 FOLLOWUP_WORDS = {"1": 0, "2": 1, "１": 0, "２": 1}
 MORE_WORDS = {"更多", "more"}
 SILENT = None
+SHED = "shed"  # the delivery of a question dropped under overload
 
 
 @dataclass
@@ -159,6 +161,9 @@ class Conversation:
             self.followups.remember(
                 openid, [h.passage for h in related] if result.answered else []
             )
+        except Shed as exc:  # overloaded: no reply, but the question is logged as shed
+            record.delivery, record.error = SHED, f"shed: {exc}"
+            return Outcome(SILENT, record)
         except Exception as exc:  # noqa: BLE001 - the worker still gets a reply, admins the error
             log.exception("conversation: search failed for %r", question)
             reply, record.error = SEARCH_FAILED, f"search failed: {exc!r}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
+from bot.admission import Admission
 from bot.batching import MicroBatcher
 from bot.config import Config
 from bot.embed import Embedder, load_embedder
@@ -28,6 +29,9 @@ class Engine:
         self.batcher: MicroBatcher[str, Result] = MicroBatcher(
             self._search_batch, cfg.model.query_batch, cfg.model.batch_wait_ms / 1000
         )
+        # Two batches with the model at once: one running, the next one filling.
+        self.admission = Admission(2 * cfg.model.query_batch, cfg.server.max_waiting,
+                                   cfg.server.max_wait, cfg.wechat.reply_budget)
         self.last_report: BuildReport | None = None
         self.loaded_at = time.time()
         self.reloads = 0
@@ -81,8 +85,9 @@ class Engine:
         return self.retriever.search_many(questions)
 
     async def asearch(self, question: str) -> Result:
-        """Search off the event loop, batched with the questions that arrive with it."""
-        return await self.batcher.submit(question)
+        """Search off the event loop, batched with the questions that arrive with it; raises
+        Shed when overloaded (see bot.admission)."""
+        return await self.admission.run(lambda: self.batcher.submit(question))
 
     async def aclose(self) -> None:
         await self.batcher.aclose()

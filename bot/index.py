@@ -26,7 +26,7 @@ from bot.knowledge import KnowledgeError, file_digest, read_notice, scan
 from bot.passages import Passage, notice_passages
 
 log = logging.getLogger(__name__)
-FORMAT = 1
+FORMAT = 2
 
 
 class IndexUnusable(RuntimeError):
@@ -110,7 +110,8 @@ class Index:
         self.built_at = built_at or datetime.now(UTC).isoformat(timespec="seconds")
         self.dim = int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0
         self.kind = kind
-        self.faiss = ann_index(self.vectors.reshape(len(passages), -1), kind)
+        self.faiss = ann_index(self.vectors if self.vectors.ndim == 2  # 0 passages: (0, dim)
+                               else self.vectors.reshape(len(passages), -1), kind)
         self.keyword = KeywordIndex([p.search_text for p in passages])
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:

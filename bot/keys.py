@@ -17,12 +17,14 @@ from bot.customer_service import CustomerService
 from bot.dedupe import Inflight
 from bot.engine import Engine
 from bot.querylog import QueryLog
+from bot.replay import NonceCache
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", Engine)
 QUERYLOG = web.AppKey("querylog", QueryLog)
 CONVERSATION = web.AppKey("conversation", Conversation)
 INFLIGHT = web.AppKey("inflight", Inflight)
+NONCES = web.AppKey("nonces", NonceCache)
 CRYPTO: web.AppKey[WeChatCrypto | None] = web.AppKey("crypto")
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CUSTOMER_SERVICE: web.AppKey[CustomerService | None] = web.AppKey("customer_service")

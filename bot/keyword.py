@@ -12,6 +12,7 @@ import logging
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 
 import jieba
 import numpy as np
@@ -41,18 +42,25 @@ def tokenize(text: str) -> list[str]:
             continue
         tokens += ["#" + run[i : i + 2] for i in range(len(run) - 1)]
         run = ""
-    words = [
-        w for w in jieba.lcut_for_search(text)
+    return words(text) + tokens
+
+
+def words(text: str) -> list[str]:
+    """jieba search-mode words, lower-cased, stopwords and single characters left out."""
+    return [
+        w.lower() for w in jieba.lcut_for_search(text)
         if WORD.fullmatch(w) and w not in STOPWORDS and (len(w) > 1 or not CJK_RUN.match(w))
     ]
-    return [w.lower() for w in words] + tokens
 
 
 class KeywordIndex:
     """BM25 postings as numpy arrays, one per term: scoring a question is a few vector adds."""
 
-    def __init__(self, texts: list[str]) -> None:
-        docs = [Counter(tokenize(t)) for t in texts]
+    def __init__(
+        self, texts: list[str], tokenizer: Callable[[str], list[str]] = tokenize
+    ) -> None:
+        self.tokenizer = tokenizer
+        docs = [Counter(tokenizer(t)) for t in texts]
         self.size = len(docs)
         lengths = np.array([sum(d.values()) for d in docs], dtype=np.float32)
         avg = float(lengths.mean()) if len(docs) else 1.0
@@ -78,7 +86,7 @@ class KeywordIndex:
         bm25 = np.zeros(self.size, dtype=np.float32)
         covered = np.zeros(self.size, dtype=np.float32)
         total = 0.0
-        for term, count in Counter(tokenize(question)).items():
+        for term, count in Counter(self.tokenizer(question)).items():
             entry = self.postings.get(term)
             idf = self.idf(len(entry[0])) if entry else self.max_idf
             total += idf * count

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from bot.formats import SUFFIXES, UnreadableFile, extract_text
+from bot.lawtext import parse_markdown
 from bot.parse import DOC_NO, Notice, parse_text
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,10 @@ def read_notice(path: Path, root: Path, data: bytes | None = None) -> Notice:
         doc = extract_text(data, path.suffix.lower())
     except UnreadableFile as exc:
         raise KnowledgeError(f"{rel}: {exc}") from exc
-    notice = parse_text(doc.text, rel, doc.title or title_from_name(path), doc.wrapped)
+    if path.suffix.lower() == ".md":
+        notice = parse_markdown(doc.text, rel, doc.title or title_from_name(path), doc.wrapped)
+    else:
+        notice = parse_text(doc.text, rel, doc.title or title_from_name(path), doc.wrapped)
     untitled = [w for w in notice.warnings if w.startswith("no title")]
     if doc.title and untitled:
         # parse_text found no title line and took the file's own: its warning blames the name.

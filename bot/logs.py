@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,17 @@ from bot.config import LogConfig
 log = logging.getLogger("bot.access")
 REQUEST_ID = "X-Request-Id"
 LOG_EXTRA = web.RequestKey("log_extra", dict[str, object])
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# Control characters (C0, DEL, C1) and Unicode line breaks, written as escapes: a request path,
+# request id or openid cannot start a new, forged line in a plain-text log.
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES.update({0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x2028: "\\u2028",
+                 0x2029: "\\u2029"})
+
+
+def escape(text: str) -> str:
+    """``text`` on one line: newlines and other control characters escaped."""
+    return text.translate(_ESCAPES)
 
 
 def mask_openid(openid: str) -> str:
@@ -43,10 +55,15 @@ class JsonFormatter(logging.Formatter):
 
 
 class PlainFormatter(logging.Formatter):
+    """One line per record (a traceback still follows on its own lines), values escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return escape(super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         fields = getattr(record, "fields", {})
-        return line + "".join(f" {k}={v}" for k, v in fields.items()) if fields else line
+        return line + "".join(f" {k}={escape(str(v))}" for k, v in fields.items())
 
 
 def configure(cfg: LogConfig) -> None:
@@ -68,7 +85,9 @@ async def request_log(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Give every request an id (or keep the proxy's) and log one line when it is done."""
-    request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex[:12]
+    request_id = request.headers.get(REQUEST_ID, "")
+    if not _REQUEST_ID.fullmatch(request_id):  # a proxy's id is kept only if it is plain
+        request_id = uuid.uuid4().hex[:12]
     request[LOG_EXTRA] = {}
     started = time.perf_counter()
     status = 500

@@ -7,7 +7,6 @@ scrape time by a collector, so that no module needs to know about Prometheus.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 
 from aiohttp import web
@@ -15,8 +14,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.keys import CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, QUERYLOG
-from bot.proxy import client_address, in_networks
+from bot.admin_guard import check_bearer
+from bot.admission import QUEUE_FULL, WAITED_TOO_LONG
+from bot.keys import ADMIN_AUTH, CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, NONCES, QUERYLOG
+from bot.proxy import client_address, in_networks, local_caller
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -58,6 +59,9 @@ class AppCollector(Collector):
         app = self.app
         yield CounterMetricFamily("bot_retries_deduplicated", "WeChat retries answered from "
                                   "the first try", value=app[INFLIGHT].deduplicated)
+        yield CounterMetricFamily("bot_replays_refused", "Requests refused because their "
+                                  "timestamp and nonce were used with another body",
+                                  value=app[NONCES].refused)
         errors = CounterMetricFamily("bot_customer_service_errors",
                                      "Customer-service send errors by WeChat code", labels=["code"])
         sender = app.get(CUSTOMER_SERVICE)
@@ -80,6 +84,15 @@ class AppCollector(Collector):
                                       value=engine.reloads)
             yield CounterMetricFamily("bot_index_reload_failures", "Index rebuilds that failed",
                                       value=engine.reload_failures)
+            admission = engine.admission
+            shed = CounterMetricFamily("bot_questions_shed", "Questions shed unanswered under "
+                                       "overload (logged with delivery 'shed')",
+                                       labels=["reason"])
+            for reason in (QUEUE_FULL, WAITED_TOO_LONG):
+                shed.add_metric([reason], admission.shed[reason])
+            yield shed
+            yield GaugeMetricFamily("bot_questions_waiting", "Questions waiting for the model",
+                                    value=admission.waiting)
         querylog = app.get(QUERYLOG)
         if querylog is not None:
             yield CounterMetricFamily("bot_querylog_write_failures",
@@ -88,14 +101,15 @@ class AppCollector(Collector):
 
 
 def allowed(request: web.Request) -> bool:
-    cfg = request.app[CONFIG]
-    token = cfg.admin.token
-    auth = request.headers.get("Authorization", "")
-    if token and auth.startswith("Bearer ") and hmac.compare_digest(
-        auth[7:].encode(), token.encode()
-    ):
+    """Loopback or [metrics] allow; or the admin token, braked and logged exactly as on /admin
+    (raises 401/429), so /metrics is no faster oracle for the token than the admin login."""
+    header = request.headers.get("Authorization", "")
+    auth = request.app.get(ADMIN_AUTH)
+    if auth is not None and header[:7].lower() == "bearer ":
+        check_bearer(request, auth, header[7:].strip(), "metrics")
         return True
-    return in_networks(client_address(request), cfg.metrics.allow)
+    allow = request.app[CONFIG].metrics.allow
+    return local_caller(request) or in_networks(client_address(request), allow, loopback=False)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -25,7 +25,7 @@ CN_DATE = re.compile(
 )
 TITLE_END = re.compile(
     r"(通知|意见|办法|规定|决定|方案|通报|报告|函|公告|批复|细则|纲要|规划|要点|条例|章程|指引|"
-    r"指南|须知|决议|纪要|请示|计划|制度|规则|措施|公报|说明)$"
+    r"指南|须知|决议|纪要|请示|计划|制度|规则|措施|公报|说明|法|解释|（[一二三四五六七八九十]+）)$"
 )
 TERMINAL = "。！？；：!?;:…"
 CLOSERS = "”’」』）)》"
@@ -41,6 +41,8 @@ LEVELS: list[tuple[str, re.Pattern[str]]] = [
     ("l3", re.compile(r"^\d{1,2}[\.．、](?!\d)")),
     ("l4", re.compile(r"^[（(]\d{1,2}[）)]")),
 ]
+ARTICLE_NUMBER = re.compile(rf"第[{CN_NUM}\d]+条")
+INFO_LINE = re.compile(r"^(?:19|20)\d{2}\s*年.*(?:通过|修正|修订|公布|施行|执行|发布)$")
 RANK = {name: i for i, (name, _) in enumerate(LEVELS)}
 
 
@@ -77,6 +79,8 @@ class Notice:
     date: str = ""
     addressees: str = ""
     printed: str = ""
+    kind: str = "notice"  # notice | law (cited by article)
+    info: list[str] = field(default_factory=list)  # a law's 通过/修正/施行 lines, as written
     blocks: list[Block] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -138,12 +142,21 @@ def join_paragraphs(lines: list[str]) -> list[str]:
     return paragraphs
 
 
-def _normal_date(text: str) -> str:
+def normal_date(text: str) -> str:
     m = DATE.search(text)
     if m:
         return f"{m.group(1)}年{int(m.group(2))}月{int(m.group(3))}日"
     m = CN_DATE.search(text)
     return m.group(0) if m else ""
+
+
+def version_date(info: list[str]) -> str:
+    """A law's version date: its last 通过/修正/公布 line (not the day it took effect)."""
+    dated = [line for line in info if normal_date(line)]
+    adopted = [line for line in dated if re.search(r"通过|修正|修订|公布|发布", line)]
+    undated = [line for line in dated if not re.search(r"施行|执行|生效", line)]
+    chosen = adopted or undated
+    return normal_date(chosen[-1]) if chosen else ""
 
 
 def _split_header(lines: list[str], notice: Notice) -> list[str]:
@@ -162,6 +175,9 @@ def _split_header(lines: list[str], notice: Notice) -> list[str]:
             notice.title = "".join(lines[i : j + 1])
             i = j + 1
             break
+    while i < len(lines) and INFO_LINE.match(lines[i]):  # a law's 通过/修正/施行 lines
+        notice.info.append(lines[i])
+        i += 1
     for j in range(i, min(i + 5, len(lines))):
         if heading_level(lines[j]) or len("".join(lines[i : j + 1])) > 200:
             break
@@ -180,10 +196,10 @@ def _split_signature(lines: list[str], notice: Notice) -> list[str]:
     while end > 0:
         line = lines[end - 1]
         short = len(line) <= 40
-        if short and ("印发" in line or line.endswith("印")) and _normal_date(line):
+        if short and ("印发" in line or line.endswith("印")) and normal_date(line):
             notice.printed = re.sub(r"(\d)\s+|\s+(\d)", r"\1\2", line)
-        elif short and _normal_date(line) and DATE.sub("", CN_DATE.sub("", line)).strip() == "":
-            notice.date = _normal_date(line)
+        elif short and normal_date(line) and DATE.sub("", CN_DATE.sub("", line)).strip() == "":
+            notice.date = normal_date(line)
         elif short and notice.date and not notice.issuer and line[-1] not in TERMINAL + "，,、":
             notice.issuer = line
         elif short and line[0] in "（(" and line[-1] in "）)" and not heading_level(line):
@@ -295,10 +311,14 @@ def parse_text(
     root = _build_tree(paragraphs)
     _detach_document_ending(root, notice.addressees)
     notice.blocks = _blocks(root, (), ())
+    if any(ARTICLE_NUMBER.fullmatch(p) for b in notice.blocks for p in b.path):
+        notice.kind = "law"
     if not notice.blocks:
         notice.warnings.append("no body text found")
     if not notice.date:
-        notice.date = _normal_date(" ".join(paragraphs[-3:])) if paragraphs else ""
+        notice.date = version_date(notice.info) if notice.info else (
+            normal_date(" ".join(paragraphs[-3:])) if paragraphs else ""
+        )
     return notice
 
 
@@ -311,6 +331,10 @@ def citation_section(path: tuple[str, ...]) -> str:
     """How a section is cited: ("二", "（四）") -> 第二部分（四）."""
     if not path:
         return ""
+    articles = [i for i, p in enumerate(path) if ARTICLE_NUMBER.fullmatch(p)]
+    if articles:  # laws are cited by article alone: 第四十条, not 第四章第四十条
+        path = path[articles[0] :]
+        return "".join(path)
     first, rest = path[0], path[1:]
     if re.fullmatch(f"[{CN_NUM}]+", first):
         first = f"第{first}部分"

@@ -10,14 +10,14 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass
 
-from bot.parse import Block, Notice, citation_section
+from bot.parse import ARTICLE_NUMBER, Block, Notice, citation_section
 
 MAX_CHARS = 400
 SENTENCE = re.compile(r".+?(?:[。！？；!?;][”’」』）)]*|$)", re.S)
 # Names of the metadata fields and the words people use for them, so they can be found.
 META_WORDS = (
     "文号 发文字号 文件编号 发文单位 发文机关 落款单位 成文日期 发文日期 发文时间 发布日期 "
-    "印发日期 主送单位 主送机关 发送对象 下发范围"
+    "印发日期 主送单位 主送机关 发送对象 下发范围 通过日期 施行日期 生效时间 修正 修订 公布"
 )
 
 
@@ -120,7 +120,8 @@ def metadata_block(notice: Notice) -> Block | None:
         ("主送", notice.addressees),
         ("印发", notice.printed),
     ]
-    lines = tuple(f"{name}：{value}" for name, value in fields if value)
+    lines = tuple(f"{name}：{value}" for name, value in fields if value and name != "成文日期"
+                  or name == "成文日期" and value and not notice.info) + tuple(notice.info)
     if len(lines) <= 1:
         return None
     return Block((), (), lines, "meta")
@@ -129,15 +130,23 @@ def metadata_block(notice: Notice) -> Block | None:
 def outline(notice: Notice) -> dict:
     """How a notice will be cited: metadata and one line per passage (CLI and admin page)."""
     return {
-        "title": notice.title, "doc_no": notice.doc_no, "issuer": notice.issuer,
-        "date": notice.date, "addressees": notice.addressees, "printed": notice.printed,
-        "warnings": list(notice.warnings),
+        "title": notice.title, "kind": notice.kind, "doc_no": notice.doc_no,
+        "issuer": notice.issuer, "date": notice.date, "addressees": notice.addressees,
+        "printed": notice.printed, "info": list(notice.info), "warnings": list(notice.warnings),
         "passages": [
             {"section": p.section, "kind": p.kind, "section_title": p.section_title,
-             "chars": len(p.text), "citation": p.citation}
+             "headings": headings(p), "chars": len(p.text), "citation": p.citation}
             for p in notice_passages(notice)
         ],
     }
+
+
+def headings(passage: Passage) -> list[str]:
+    """The parts, chapters and sections above a law's article: ['第四章 劳动合同的解除和终止']."""
+    if not ARTICLE_NUMBER.fullmatch(passage.path[-1] if passage.path else ""):
+        return []
+    pairs = zip(passage.path[:-1], passage.section_titles[:-1], strict=True)
+    return [f"{n} {t}" if n != t else n for n, t in pairs]
 
 
 def notice_passages(notice: Notice) -> list[Passage]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.conversation import Outcome
+from bot.conversation import SHED, Outcome
 from bot.dedupe import message_key
 from bot.keys import (
     BACKGROUND,
@@ -20,6 +20,7 @@ from bot.keys import (
     CUSTOMER_SERVICE,
     ENGINE,
     INFLIGHT,
+    NONCES,
     QUERYLOG,
 )
 from bot.logs import LOG_EXTRA, mask_openid
@@ -46,15 +47,21 @@ async def verify(request: web.Request) -> web.Response:
     return web.Response(text=request.query.get("echostr", ""))
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
+async def _read_body(request: web.Request, limit: int, timeout: float) -> bytes:
+    """The whole body, refused when too big (413) or too slow to arrive (408): a peer trickling
+    bytes must not hold a connection and its buffer for ever."""
     if request.content_length is not None and request.content_length > limit:
         raise ProtocolError(413, f"body of {request.content_length} bytes exceeds {limit}")
     body = bytearray()  # read() returns what has arrived so far: loop until EOF or over limit
-    while len(body) <= limit:
-        chunk = await request.content.read(limit + 1 - len(body))
-        if not chunk:
-            break
-        body += chunk
+    try:
+        async with asyncio.timeout(timeout):
+            while len(body) <= limit:
+                chunk = await request.content.read(limit + 1 - len(body))
+                if not chunk:
+                    break
+                body += chunk
+    except TimeoutError:
+        raise ProtocolError(408, f"body not received within {timeout:g} s") from None
     if len(body) > limit:
         raise ProtocolError(413, f"body exceeds {limit} bytes")
     return bytes(body)
@@ -83,7 +90,8 @@ async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, L
     record = outcome.record
     if record is not None:
         record.msg_key = message_key(incoming.message)
-        result = "error" if record.error else "answered" if record.answered else "not_found"
+        result = ("shed" if record.delivery == SHED else "error" if record.error
+                  else "answered" if record.answered else "not_found")
         app[METRICS].questions.labels(record.msg_type, result).inc()
         logged = background(app, app[QUERYLOG].add(record))
     return outcome, logged, int(time.time())
@@ -127,9 +135,12 @@ async def _receive(request: web.Request) -> web.Response:
     app = request.app
     cfg = app[CONFIG].wechat
     try:
-        body = await _read_body(request, cfg.max_body_bytes)
-        verify_request(cfg.token, dict(request.query), cfg.timestamp_window)
-        incoming = read_message(body, dict(request.query), cfg.token, app[CRYPTO])
+        body = await _read_body(request, cfg.max_body_bytes, cfg.body_timeout)
+        query = dict(request.query)
+        verify_request(cfg.token, query, cfg.timestamp_window)
+        if not app[NONCES].check(query["timestamp"], query["nonce"], body):
+            raise ProtocolError(403, "timestamp and nonce already used for another request")
+        incoming = read_message(body, query, cfg.token, app[CRYPTO], cfg.mode)
     except ProtocolError as exc:
         return _refuse(request, exc)
     message = incoming.message
@@ -151,6 +162,8 @@ async def _receive(request: web.Request) -> web.Response:
         if first:
             background(app, _mark(app, logged, "failed", f"render: {exc!r}"))
         return web.Response(text="success")
+    if first and outcome.record is not None and outcome.record.delivery == SHED:
+        return web.Response(text=xml)  # "success"; the row already says shed
     if first:
         background(app, _mark(app, logged, "passive"))
     return web.Response(text=xml, content_type="application/xml" if xml != "success"

@@ -101,15 +101,24 @@ def _refuse_doctype(text: str) -> None:
 
 
 def read_message(
-    body: bytes, query: dict[str, str], token: str, crypto: WeChatCrypto | None
+    body: bytes, query: dict[str, str], token: str, crypto: WeChatCrypto | None,
+    mode: str = "compatible",
 ) -> Incoming:
-    """Decrypt (safe and compatible mode) and parse a POSTed message body."""
+    """Decrypt (safe and compatible mode) and parse a POSTed message body.
+
+    ``mode`` is the account's: safe refuses plaintext (else anyone could drop ``encrypt_type``
+    and post a body no signature covers), plain refuses ciphertext, compatible takes both.
+    """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError(400, "body is not UTF-8") from None
     _refuse_doctype(text)
     encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+    if mode == "safe" and not encrypted:
+        raise ProtocolError(403, "unencrypted message refused: [wechat] mode is safe")
+    if mode == "plain" and encrypted:
+        raise ProtocolError(403, "encrypted message refused: [wechat] mode is plain")
     if encrypted:
         if crypto is None:
             raise ProtocolError(400, "encrypted message but no encoding_aes_key/appid configured")

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the bot into the current Python environment; with --test also what the tests need.
-# torch goes first, pinned: the local CPU build. An unpinned torch would pull GBs of CUDA packages.
+# torch goes first, the CPU build (scripts/torch_cpu.sh): the project's torch==2.13.0 is then
+# satisfied, where from PyPI it would pull GBs of CUDA packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pip=(python3 -m pip install --quiet --disable-pip-version-check)
-"${pip[@]}" "torch==2.13.0"
+bash scripts/torch_cpu.sh install --quiet
 if [ "${1:-}" != "--test" ]; then
   "${pip[@]}" -e .
   exit 0

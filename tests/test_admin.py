@@ -34,8 +34,9 @@ TITLE = "云南省总工会关于学习宣传贯彻习近平总书记重要指�
 
 @pytest.fixture
 def config(tmp_path: Path, knowledge_dir: Path) -> Config:
+    # The test client is a local nginx: its forwarded headers are believed only when listed.
     return make_config(tmp_path, knowledge_dir, "hashing", wechat=WECHAT,
-                       admin={"token": TOKEN})
+                       admin={"token": TOKEN}, server={"trusted_proxies": ["127.0.0.1/32"]})
 
 
 @pytest.fixture

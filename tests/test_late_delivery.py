@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -67,12 +68,16 @@ async def api() -> FakeWeChatAPI:
     await server.close()
 
 
-def slow_engine(config: Config, delay: float) -> Engine:
+def slow_engine(config: Config, delay: float, gate: threading.Semaphore | None = None) -> Engine:
+    """Answers take ``delay`` s, or each waits until the test releases ``gate`` once."""
     engine, _ = Engine.open(config)
     encode = engine.embedder.encode_queries
 
     def slow(texts: list[str]):  # noqa: ANN202
-        time.sleep(delay)
+        if gate is not None:
+            gate.acquire(timeout=30)
+        else:
+            time.sleep(delay)
         return encode(texts)
 
     engine.embedder.encode_queries = slow  # type: ignore[method-assign]
@@ -96,21 +101,24 @@ async def test_late_answer_sent_by_customer_service(aiohttp_client, api: FakeWeC
     cfg = make_config(tmp_path, knowledge_dir, "hashing",
                       wechat={**WECHAT, "appsecret": SECRET, "api_base": api.base,
                               "reply_budget": 0.2})
-    client = await aiohttp_client(create_app(cfg, slow_engine(cfg, 0.6)))
-    started = time.monotonic()
+    gate = threading.Semaphore(0)
+    client = await aiohttp_client(create_app(cfg, slow_engine(cfg, 0, gate)))
     status, reply = await post(client, peer.text_xml("文号是多少", user="oLate"), "aes")
-    assert status == 200 and reply == {} and time.monotonic() - started < 0.6
+    assert status == 200 and reply == {} and api.sent == []  # replied before the answer
+    gate.release()
     await wait_for(lambda: len(api.sent) == 1)
     assert api.sent[0]["touser"] == "oLate" and "云工通" in api.sent[0]["text"]["content"]
     await wait_for(lambda: delivery(cfg) == [("customer_service", "")])
 
     api.expire_next = True  # an expired token is refreshed once, then the send succeeds
-    await post(client, peer.text_xml("文号是多少", user="oLate"), "raw")
+    assert (await post(client, peer.text_xml("文号是多少", user="oLate"), "raw"))[1] == {}
+    gate.release()
     await wait_for(lambda: len(api.sent) == 2)
     assert api.tokens_issued == 2
 
     api.silent_users.add("oSilent")
-    await post(client, peer.text_xml("文号是多少", user="oSilent"), "raw")
+    assert (await post(client, peer.text_xml("文号是多少", user="oSilent"), "raw"))[1] == {}
+    gate.release()
     await wait_for(lambda: len(delivery(cfg)) == 3 and delivery(cfg)[2][0] == "failed")
     assert "45015" in delivery(cfg)[2][1]
     assert len(api.sent) == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import signal
@@ -10,6 +12,7 @@ import textwrap
 import threading
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -18,6 +21,8 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from bot.config import Config
+from bot.keys import ADMIN_AUTH
+from bot.logs import PlainFormatter
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_serve import request, start
@@ -28,7 +33,7 @@ from tests.test_webhook import WECHAT, post
 def config(tmp_path: Path, knowledge_dir: Path) -> Config:
     return make_config(tmp_path, knowledge_dir, "hashing", wechat=WECHAT,
                        admin={"token": "admin-secret"}, metrics={"allow": ["10.1.0.0/16"]},
-                       knowledge={"watch": False})
+                       knowledge={"watch": False}, server={"trusted_proxies": ["127.0.0.1/32"]})
 
 
 @pytest.fixture
@@ -70,7 +75,46 @@ async def test_metrics_access(client: TestClient) -> None:
     bearer = {**outside, "Authorization": "Bearer admin-secret"}
     assert (await client.get("/metrics", headers=bearer)).status == 200
     wrong = {**outside, "Authorization": "Bearer nope"}
-    assert (await client.get("/metrics", headers=wrong)).status == 403
+    assert (await client.get("/metrics", headers=wrong)).status == 401
+
+
+async def test_wrong_metrics_tokens_are_braked_and_logged_like_admin(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    guard = client.server.app[ADMIN_AUTH].guard
+    now = [1000.0]
+    guard.clock = lambda: now[0]  # frozen: the brake, not the speed of this machine, decides
+    outside = {"X-Forwarded-For": "203.0.113.7"}
+    statuses = Counter()
+    for i in range(3000):
+        headers = {**outside, "Authorization": f"Bearer guess{i}"}
+        statuses[(await client.get("/metrics", headers=headers)).status] += 1
+    assert statuses == {401: 1, 429: 2999}  # one token tried; the rest refused unchecked
+    right = {**outside, "Authorization": "Bearer admin-secret"}
+    resp = await client.get("/metrics", headers=right)
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 1
+    assert (await client.get("/admin/api/stats", headers=right)).status == 429  # one brake
+    audit = [r.getMessage() for r in caplog.records if "wrong bearer token" in r.getMessage()]
+    assert audit == ["metrics: wrong bearer token from 203.0.113.7; next try in 1 s"]
+    now[0] += 2
+    assert (await client.get("/metrics", headers=right)).status == 200
+    other = {"X-Forwarded-For": "203.0.113.8", "Authorization": "Bearer nope"}
+    assert (await client.get("/metrics", headers=other)).status == 401  # per client
+
+
+async def test_forwarded_headers_only_from_configured_proxies(aiohttp_client,  # noqa: ANN001
+                                                              tmp_path: Path,
+                                                              knowledge_dir: Path) -> None:
+    cfg = make_config(tmp_path, knowledge_dir, "hashing", admin={"token": "admin-secret"},
+                      knowledge={"watch": False})  # trusted_proxies = []: not even loopback
+    client = await aiohttp_client(create_app(cfg))
+    assert (await client.get("/metrics")).status == 200  # a local caller
+    # A proxy on this host that is not configured: its clients must not look local.
+    forwarded = {"X-Forwarded-For": "10.1.2.3"}
+    assert (await client.get("/metrics", headers=forwarded)).status == 403
+    resp = await client.post("/admin/login", allow_redirects=False,
+                             headers={"X-Forwarded-Proto": "https"},
+                             data={"token": "admin-secret", "next": "/admin"})
+    assert resp.status == 303 and "Secure" not in resp.headers["Set-Cookie"]
 
 
 async def test_one_log_line_per_request_without_secrets(client: TestClient,
@@ -87,6 +131,31 @@ async def test_one_log_line_per_request_without_secrets(client: TestClient,
     everything = caplog.text + json.dumps(fields, ensure_ascii=False)
     for secret in (user, query["signature"], query["msg_signature"], peer.TOKEN, peer.AES_KEY):
         assert secret not in everything
+
+
+async def test_plain_log_lines_cannot_be_forged(client: TestClient) -> None:
+    """A path, request id or openid carrying a newline stays on its own log line, escaped."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(PlainFormatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("bot.access")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        await client.get("/x%0AINFO bot.access: GET /admin 200\u2028y")
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     + "X-Request-Id: id\u2028INFO forged\r\n\r\n".encode())
+        answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200") and b"forged" not in answer
+        await post(client, peer.text_xml("文号是多少", user="oAb\nINFO forged line\nxyz"))
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and all(line.startswith("INFO bot.access: ") for line in lines)
+    assert "\\nINFO bot.access: GET /admin 200\\u2028y" in lines[0]
+    assert "forged" not in lines[1] and "user=oAb\\n…" in lines[2]
 
 
 HARNESS = textwrap.dedent("""

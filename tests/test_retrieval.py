@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -11,13 +12,18 @@ import pytest
 from bot.config import Config
 from bot.index import open_or_build
 from bot.retrieve import Retriever
-from tests.conftest import ROOT
+from tests.conftest import KNOWLEDGE, ROOT, make_config
 
 
-@pytest.fixture
-def retriever(real_config: Config, real_embedder) -> Retriever:  # noqa: ANN001
-    index, _ = open_or_build(real_config.knowledge.dir, real_config.index.dir, real_embedder)
-    return Retriever(index, real_embedder, real_config.retrieval)
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory: pytest.TempPathFactory, model_path: str,
+              real_embedder) -> Retriever:  # noqa: ANN001
+    """Built once per module: encoding the notices with the real model takes seconds."""
+    folder = tmp_path_factory.mktemp("retrieval")
+    shutil.copytree(KNOWLEDGE, folder / "knowledge")
+    cfg = make_config(folder, folder / "knowledge", model_path)
+    index, _ = open_or_build(cfg.knowledge.dir, cfg.index.dir, real_embedder)
+    return Retriever(index, real_embedder, cfg.retrieval)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from bot.config import Config
+from bot.conversation import SEARCH_FAILED
 from bot.keys import ENGINE
 from tests import wechat_peer as peer
 from tests.conftest import make_config
@@ -116,20 +117,28 @@ async def test_file_written_in_two_steps_is_indexed_once_complete(client: TestCl
 
 
 async def test_requests_during_reload_never_fail(client: TestClient, config: Config) -> None:
+    """Every question asked while notices are added gets a real answer (not the search-failed
+    reply, which is still a 200), and the additions are all indexed without a failed reload."""
     kdir = config.knowledge.dir
+    engine = client.app[ENGINE]
 
     async def writer() -> None:
         for i in range(5):
             (kdir / f"n{i}.txt").write_text(NOTICE.replace("五天", f"{i + 5}天"), "utf-8")
             await asyncio.sleep(0.3)
 
-    async def asker() -> int:
-        count = 0
+    async def asker() -> list[str]:
+        replies = []
         for _ in range(40):
-            await ask(client, "文号是多少")
-            count += 1
+            replies.append(await ask(client, "文号是多少"))
             await asyncio.sleep(0.03)
-        return count
+        return replies
 
-    _, asked = await asyncio.gather(writer(), asker())
-    assert asked == 40
+    _, replies = await asyncio.gather(writer(), asker())
+    failed = [r for r in replies if r == SEARCH_FAILED or "——《" not in r]
+    assert failed == [] and len(replies) == 40
+    deadline = time.monotonic() + 10
+    while {f"n{i}.txt" for i in range(5)} - set(engine.index.files):
+        assert time.monotonic() < deadline, sorted(engine.index.files)
+        await asyncio.sleep(0.2)
+    assert engine.reloads >= 1 and engine.reload_failures == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import secrets
 import time
 from typing import Any
 
@@ -46,9 +47,15 @@ def message_xml(msg_type: str, fields: dict[str, str], user: str = "oUser1234567
     )
 
 
-def signed_query(timestamp: int | None = None, nonce: str = "1234567890",
+def fresh_nonce() -> str:
+    """Digits, as WeChat's nonces are; a new one per request (the bot refuses reuse)."""
+    return str(secrets.randbelow(10**10)).zfill(10)
+
+
+def signed_query(timestamp: int | None = None, nonce: str | None = None,
                  token: str = TOKEN) -> dict[str, str]:
     stamp = str(timestamp or int(time.time()))
+    nonce = nonce or fresh_nonce()
     return {"signature": sign(token, stamp, nonce), "timestamp": stamp, "nonce": nonce,
             "openid": "oUser1234567890abcdefXYZ"}
 

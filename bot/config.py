@@ -62,7 +62,7 @@ class ModelConfig:
     backend: str = _setting(
         "onnx", "How the model runs: onnx (ONNX Runtime, exported once by `bot convert-model`; "
         "same embeddings as torch, about 2.5x faster) or torch (sentence-transformers on "
-        "PyTorch, for models the ONNX backend cannot run)."
+        "PyTorch, for models the ONNX backend cannot run).", choices=("onnx", "torch"),
     )
     threads: int = _setting(0, "Threads ONNX Runtime uses for one model call (0: one per CPU).")
     quantize: bool = _setting(

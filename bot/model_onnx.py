@@ -53,10 +53,9 @@ def read_pipeline(model_dir: Path) -> Pipeline:
                                'backend; set [model] backend = "torch"')  # fmt: skip
     transformer_dir = model_dir / modules[0].get("path", "")
     pooling = _json(model_dir / modules[1].get("path", "") / "config.json")
-    mode = pooling.get("pooling_mode") or next(
-        (k[len("pooling_mode_"):].removesuffix("_tokens").removesuffix("_token")
-         for k, v in pooling.items() if k.startswith("pooling_mode_") and v is True), "mean"
-    )  # fmt: skip
+    flags = [k[len("pooling_mode_"):].removesuffix("_tokens").removesuffix("_token")
+             for k, v in pooling.items() if k.startswith("pooling_mode_") and v is True]  # ST < 5
+    mode = pooling.get("pooling_mode") or ("+".join(flags) if flags else "mean")
     if mode not in ("mean", "cls") or not pooling.get("include_prompt", True):
         raise ModelUnavailable(f"{model_dir}: pooling {pooling} is not supported by the ONNX "
                                'backend; set [model] backend = "torch"')  # fmt: skip
@@ -66,7 +65,8 @@ def read_pipeline(model_dir: Path) -> Pipeline:
     limits = [st_config.get("max_seq_length"), tok_config.get("model_max_length"),
               hf_config.get("max_position_embeddings")]  # fmt: skip
     # sentence-transformers caps the tokenizer's limit at the position table's size.
-    max_length = min(int(v) for v in limits if isinstance(v, int | float) and 0 < v < 1e9)
+    max_length = min((int(v) for v in limits if isinstance(v, int | float) and 0 < v < 1e9),
+                     default=512)
     pad_id = hf_config.get("pad_token_id")
     return Pipeline(transformer_dir, mode, max_length, bool(st_config.get("do_lower_case", False)),
                     pad_id if isinstance(pad_id, int) else 0)  # masked out: any id will do

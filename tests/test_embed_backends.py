@@ -135,3 +135,22 @@ def test_padding_groups_cover_every_row_once_with_little_padding() -> None:
         assert width * len(group) <= 1.25 * sum(lengths[i] for i in group)
     assert groups[0] == [5]  # the long one is not padded against, nor pads the others
     assert padding_groups([], most=32) == []
+
+
+@pytest.mark.parametrize(("flags", "mode"), [({"pooling_mode_cls_token": True}, "cls"),
+                                             ({"pooling_mode_mean_tokens": True}, "mean"),
+                                             ({"pooling_mode_mean_tokens": True,
+                                               "pooling_mode_max_tokens": True}, None)])
+def test_older_pooling_configs(tmp_path: Path, flags: dict, mode: str | None) -> None:
+    kinds = ["base.modules.transformer.Transformer", "sentence_transformer.modules.Pooling"]
+    modules = [{"path": "" if i == 0 else "1_Pooling", "type": f"sentence_transformers.{k}"}
+               for i, k in enumerate(kinds)]
+    (tmp_path / "modules.json").write_text(json.dumps(modules), "utf-8")
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(flags), "utf-8")
+    if mode is None:
+        with pytest.raises(ModelUnavailable, match="not supported by the ONNX backend"):
+            read_pipeline(tmp_path)
+    else:
+        pipeline = read_pipeline(tmp_path)
+        assert (pipeline.pooling, pipeline.max_length) == (mode, 512)

@@ -11,6 +11,8 @@ Sets (each indexes its own folder; indexes are cached under bench/.cache by cont
   ../shared/eval/real/laws/ plus knowledge/; any listed article counts as right.
 - ``offtopic``: the same real questions over a labour-law folder (../shared/eval/real/labour-laws/
   plus the notices): none of them is about these laws, so all must be refused.
+- ``labour``: bench/labour_questions.jsonl, 30 questions we wrote ourselves (not STARD's), over
+  the labour-law folder: a sanity check that labour questions are answered there.
 
 Question lines: ``{"q", "expect": [substrings] | null, "section"}`` (a hit is right when its passage
 contains one of the substrings; null = out of scope) or STARD's ``{"q", "articles": [{"law",
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import Config, load_config  # noqa: E402
 from bot.embed import Embedder, load_embedder  # noqa: E402
-from bot.index import open_or_build  # noqa: E402
+from bot.index import Index, open_or_build  # noqa: E402
 from bot.keyword import KeywordIndex, words  # noqa: E402
 from bot.passages import Passage  # noqa: E402
 from bot.retrieve import Hit, Result, Retriever  # noqa: E402
@@ -50,6 +52,8 @@ SETS: dict[str, tuple[Path, list[Path]]] = {
     "real": (REAL / "stard_dev.jsonl", [REAL / "laws", ROOT / "knowledge"]),
     "offtopic": (REAL / "stard_dev.jsonl", [REAL / "labour-laws", SHARED.parent / "seeds",
                                             NOTICES]),
+    "labour": (ROOT / "bench" / "labour_questions.jsonl", [REAL / "labour-laws",
+                                                           SHARED.parent / "seeds", NOTICES]),
 }
 MODES = ("bm25", "keyword", "dense", "fused")
 
@@ -132,15 +136,15 @@ def evaluate(search: Callable[[str], Result], questions: list[dict], set_name: s
             "section": section_ok / section_n if section_n else float("nan")}
 
 
-def run_set(name: str, cfg: Config, embedder: Embedder, verbose: bool,
-            modes: tuple[str, ...] = MODES) -> dict[str, dict[str, float]]:
+def run_set(name: str, cfg: Config, embedder: Embedder, reference: Index | None,
+            verbose: bool, modes: tuple[str, ...] = MODES) -> dict[str, dict[str, float]]:
     path, sources = SETS[name]
     if not path.exists() or not all(s.exists() for s in sources):
         print(f"{name}: skipped (missing {path if not path.exists() else sources})")
         return {}
     folder = link_folder(name, sources)
     index, _ = open_or_build(folder, CACHE / f"index-{name}", embedder)
-    retriever = Retriever(index, embedder, cfg.retrieval)
+    retriever = Retriever(index, embedder, cfg.retrieval, reference)
     with open(path, encoding="utf-8") as f:
         questions = [json.loads(line) for line in f if line.strip()]
     top_k = cfg.retrieval.top_k
@@ -173,8 +177,11 @@ def main() -> None:
     cfg = load_config(args.config)
     cfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, top_k=5))
     embedder = load_embedder(cfg.model)
+    reference = None
+    if cfg.retrieval.reference is not None:
+        reference, _ = open_or_build(cfg.retrieval.reference, CACHE / "index-reference", embedder)
     for name in args.set or list(SETS):
-        run_set(name, cfg, embedder, args.verbose)
+        run_set(name, cfg, embedder, reference, args.verbose)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ and always installs the query log's upkeep (openid hashing, retention).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,17 +27,25 @@ from bot.admin_auth import (
 )
 from bot.admin_documents import api_document, api_documents, document_outline, documents
 from bot.admin_guard import add_security_headers, guarded, safe_next
-from bot.admin_queries import PAGE_SIZE, FilterError, Filters, detail, export_csv, item, list_page
+from bot.admin_queries import PAGE_SIZE, FilterError, Filters, detail, export_csv, item
 from bot.admin_stats import bar_chart, compute_stats, page_of, unanswered_groups
 from bot.admin_upkeep import querylog_upkeep_ctx
 from bot.config import ConfigError
-from bot.keys import ADMIN_AUTH, ADMIN_SESSION, ADMIN_TEMPLATES, ADMIN_TZ, CONFIG, ENGINE, QUERYLOG
+from bot.keys import (
+    ADMIN_AUTH,
+    ADMIN_SESSION,
+    ADMIN_TEMPLATES,
+    ADMIN_TZ,
+    CONFIG,
+    ENGINE,
+    QUERYLOG,
+    STATE,
+)
 from bot.proxy import client_address
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
-T = TypeVar("T")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -51,19 +58,6 @@ def load_timezone(name: str) -> tzinfo:
         if name == "Asia/Shanghai":  # no tz database installed; China has no daylight saving
             return timezone(timedelta(hours=8), "CST")
         raise ConfigError(f"[admin] timezone: unknown time zone {name!r}") from exc
-
-
-async def read(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(conn, *args)`` on a fresh read connection, off the event loop."""
-    querylog = request.app[QUERYLOG]
-
-    def run() -> T:
-        conn = querylog.read()
-        try:
-            return fn(conn, *args)
-        finally:
-            conn.close()
-    return await asyncio.to_thread(run)
 
 
 def filters_of(request: web.Request) -> Filters:
@@ -124,14 +118,14 @@ async def login(request: web.Request) -> web.Response:
     form = await request.post()
     target = safe_next(str(form.get("next", "")))
     client = client_address(request)
-    wait = auth.guard.wait(client)
+    wait = await auth.guard.wait(client)
     if wait:
         return render(request, "login.html", {"next": target, "wait": int(wait) + 1}, 429)
     if not auth.token_ok(str(form.get("token", ""))):
-        delay = auth.guard.failed(client)
+        delay = await auth.guard.failed(client)
         log.warning("admin: wrong token from %s; next try in %.0f s", client, delay)
         return render(request, "login.html", {"next": target, "wrong": True}, 401)
-    auth.guard.succeeded(client)
+    await auth.guard.succeeded(client)
     log.info("admin: login from %s", client)
     response = web.HTTPSeeOther(target)
     set_session_cookie(response, request, auth.new_session(), auth.session_seconds)
@@ -139,7 +133,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    request.app[ADMIN_AUTH].revoke(request.cookies.get(COOKIE))
+    await request.app[ADMIN_AUTH].revoke(request.cookies.get(COOKIE))
     response = web.HTTPSeeOther("/admin/login")
     clear_session_cookie(response, request)
     raise response
@@ -148,7 +142,7 @@ async def logout(request: web.Request) -> web.Response:
 async def queries_page(request: web.Request) -> web.Response:
     filters = filters_of(request)
     tz, mask = request.app[ADMIN_TZ], request.app[CONFIG].admin.mask_openids
-    total, rows = await read(request, list_page, filters, tz)
+    total, rows = await request.app[QUERYLOG].page(filters, tz, PAGE_SIZE)
     return render(request, "queries.html", {
         "filters": filters, "items": [item(r, tz, mask) for r in rows],
         "docs": doc_choices(request, filters.doc), "pager": pager("/admin", filters, total),
@@ -158,7 +152,7 @@ async def queries_page(request: web.Request) -> web.Response:
 
 async def query_detail(request: web.Request) -> web.Response:
     tz, mask = request.app[ADMIN_TZ], request.app[CONFIG].admin.mask_openids
-    found = await read(request, detail, int(request.match_info["id"]), tz, mask)
+    found = detail(await request.app[QUERYLOG].detail(int(request.match_info["id"])), tz, mask)
     if found is None:
         raise web.HTTPNotFound(text="no such query")
     return render(request, "query.html", {"q": found})
@@ -171,7 +165,7 @@ def _show(request: web.Request) -> str:
 
 async def unanswered_page(request: web.Request) -> web.Response:
     filters, show, tz = filters_of(request), _show(request), request.app[ADMIN_TZ]
-    groups = await read(request, unanswered_groups, filters, tz, show)
+    groups = await unanswered_groups(request.app[QUERYLOG], filters, tz, show)
     return render(request, "unanswered.html", {
         "filters": filters, "show": show, "groups": page_of(groups, filters.page),
         "pager": pager("/admin/unanswered", filters, len(groups), show=show),
@@ -195,7 +189,8 @@ async def review(request: web.Request) -> web.Response:
 
 async def _stats(request: web.Request) -> tuple[Filters, dict[str, Any]]:
     filters, tz = filters_of(request), request.app[ADMIN_TZ]
-    return filters, await read(request, compute_stats, filters, tz, datetime.now(tz).date())
+    return filters, await compute_stats(request.app[QUERYLOG], filters, tz,
+                                        datetime.now(tz).date())
 
 
 async def stats_page(request: web.Request) -> web.Response:
@@ -208,7 +203,8 @@ async def stats_page(request: web.Request) -> web.Response:
 
 async def export(request: web.Request) -> web.Response:
     filters, tz = filters_of(request), request.app[ADMIN_TZ]
-    body = await read(request, export_csv, filters, tz, request.app[CONFIG].admin.mask_openids)
+    rows = await request.app[QUERYLOG].rows(filters, tz)
+    body = export_csv(rows, tz, request.app[CONFIG].admin.mask_openids)
     name = f"queries-{datetime.now(tz):%Y%m%d-%H%M}.csv"
     return web.Response(body=body, content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -217,14 +213,14 @@ async def export(request: web.Request) -> web.Response:
 async def api_queries(request: web.Request) -> web.Response:
     filters = filters_of(request)
     tz, mask = request.app[ADMIN_TZ], request.app[CONFIG].admin.mask_openids
-    total, rows = await read(request, list_page, filters, tz)
+    total, rows = await request.app[QUERYLOG].page(filters, tz, PAGE_SIZE)
     return web.json_response({"page": filters.page, "per_page": PAGE_SIZE, "total": total,
                               "items": [item(r, tz, mask) for r in rows]})
 
 
 async def api_query(request: web.Request) -> web.Response:
     tz, mask = request.app[ADMIN_TZ], request.app[CONFIG].admin.mask_openids
-    found = await read(request, detail, int(request.match_info["id"]), tz, mask)
+    found = detail(await request.app[QUERYLOG].detail(int(request.match_info["id"])), tz, mask)
     if found is None:
         raise web.HTTPNotFound(text='{"error": "no such query"}', content_type="application/json")
     return web.json_response(found)
@@ -232,7 +228,7 @@ async def api_query(request: web.Request) -> web.Response:
 
 async def api_unanswered(request: web.Request) -> web.Response:
     filters, show, tz = filters_of(request), _show(request), request.app[ADMIN_TZ]
-    groups = await read(request, unanswered_groups, filters, tz, show)
+    groups = await unanswered_groups(request.app[QUERYLOG], filters, tz, show)
     return web.json_response({"total": len(groups), "groups": [
         {"key": g.id, "question": g.question, "count": g.count, "users": len(g.users),
          "last_seen": g.last_seen, "variants": g.variants, "reviewed": g.reviewed,
@@ -256,6 +252,13 @@ async def to_list(request: web.Request) -> web.Response:
     raise web.HTTPFound("/admin")
 
 
+async def admin_auth_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sessions signed with the secret all instances share (created by the first to start)."""
+    cfg = app[CONFIG].admin
+    app[ADMIN_AUTH] = await AdminAuth.shared(cfg.token, cfg.session_hours * 3600, app[STATE])
+    yield
+
+
 def setup_admin(app: web.Application) -> None:
     """Register the admin routes (only when a token is set) and the query log's upkeep.
 
@@ -266,7 +269,7 @@ def setup_admin(app: web.Application) -> None:
     if not cfg.token:
         log.info("admin: pages off; set [admin] token or ADMIN_TOKEN to turn them on")
         return
-    app[ADMIN_AUTH] = AdminAuth(cfg.token, cfg.session_hours * 3600)
+    app.cleanup_ctx.append(admin_auth_ctx)
     app[ADMIN_TZ] = load_timezone(cfg.timezone)
     aiohttp_jinja2.setup(app, app_key=ADMIN_TEMPLATES, autoescape=True,
                          loader=jinja2.FileSystemLoader(TEMPLATES),

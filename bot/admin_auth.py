@@ -1,8 +1,9 @@
 """Admin access: the token, signed session cookies, CSRF tokens and the wrong-token brake.
 
-Sessions are stateless HMAC-signed cookies. The signing key mixes the admin token with a
-random per-process secret, so changing the token or restarting the server ends every session;
-a logout is remembered in memory until the session would have expired anyway.
+Sessions are HMAC-signed cookies. The signing key mixes the admin token with a random secret
+kept in the shared state, so a session works on every instance, and changing the token (or a
+fresh in-memory state: a restart of a single instance) ends every session. A logout and the
+wrong-token brake live in the shared state too, until they would have expired anyway.
 """
 
 from __future__ import annotations
@@ -11,59 +12,74 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.state import BoundedKeys, MemoryState, SharedState
+
 COOKIE = "admin_session"
 BEARER = "bearer"  # the "session" of a script that sent Authorization: Bearer <token>
+SECRET_KEY = "admin:session-secret"
+BRAKE_MEMORY = 3600.0  # seconds a client's wrong tries are remembered
 
 
 class LoginGuard:
     """Per-client wrong-token counter: after n failures the client must wait 2**(n-1) s (capped).
 
     Refusing early attempts outright (rather than sleeping) also brakes parallel guessing.
+    Shared across instances through the state; ``max_clients`` bounds what one instance writes.
     """
 
-    def __init__(self, base: float = 1.0, cap: float = 60.0, max_clients: int = 10000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, state: SharedState | None = None, base: float = 1.0, cap: float = 60.0,
+                 max_clients: int = 10000, clock: Callable[[], float] = time.time) -> None:
+        self.state = state or MemoryState()
         self.base = base
         self.cap = cap
-        self.max_clients = max_clients
         self.clock = clock
-        self._clients: OrderedDict[str, tuple[int, float]] = OrderedDict()  # failures, until
+        self._clients = BoundedKeys(self.state, max_clients)
 
-    def wait(self, client: str) -> float:
+    async def _entry(self, client: str) -> tuple[int, float]:
+        raw = await self.state.get("admin:brake:" + client)
+        failures, _, until = (raw or "0:0").partition(":")
+        return int(failures), float(until)
+
+    async def wait(self, client: str) -> float:
         """Seconds ``client`` must still wait before its next try (0: may try now)."""
-        entry = self._clients.get(client)
-        return max(0.0, entry[1] - self.clock()) if entry else 0.0
+        return max(0.0, (await self._entry(client))[1] - self.clock())
 
-    def failed(self, client: str) -> float:
+    async def failed(self, client: str) -> float:
         """Record a wrong token; returns the delay now imposed."""
-        failures = self._clients.pop(client, (0, 0.0))[0] + 1
+        failures = (await self._entry(client))[0] + 1
         delay = min(self.cap, self.base * 2 ** (failures - 1))
-        self._clients[client] = (failures, self.clock() + delay)
-        while len(self._clients) > self.max_clients:
-            self._clients.popitem(last=False)
+        key = "admin:brake:" + client
+        await self.state.set(key, f"{failures}:{self.clock() + delay}", BRAKE_MEMORY)
+        await self._clients.touch(key)
         return delay
 
-    def succeeded(self, client: str) -> None:
-        self._clients.pop(client, None)
+    async def succeeded(self, client: str) -> None:
+        await self.state.delete("admin:brake:" + client)
 
 
 class AdminAuth:
     """Checks the admin token and issues and verifies sessions and CSRF tokens."""
 
-    def __init__(self, token: str, session_seconds: float,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, token: str, session_seconds: float, state: SharedState | None = None,
+                 secret: bytes | None = None, clock: Callable[[], float] = time.time) -> None:
         self._token = token.encode()
-        self._key = hmac.new(secrets.token_bytes(32), b"admin-session\0" + self._token,
+        self._key = hmac.new(secret or secrets.token_bytes(32), b"admin-session\0" + self._token,
                              hashlib.sha256).digest()
         self.session_seconds = session_seconds
         self.clock = clock
-        self.guard = LoginGuard()
-        self._revoked: dict[str, float] = {}
+        self.state = state or MemoryState()
+        self.guard = LoginGuard(self.state)
+
+    @classmethod
+    async def shared(cls, token: str, session_seconds: float, state: SharedState) -> AdminAuth:
+        """With the secret every instance shares: the first one to start creates it."""
+        await state.add(SECRET_KEY, secrets.token_hex(32))
+        secret = await state.get(SECRET_KEY)
+        return cls(token, session_seconds, state, bytes.fromhex(secret) if secret else None)
 
     def token_ok(self, candidate: str) -> bool:
         """Constant-time comparison, so timing reveals nothing about the token."""
@@ -77,26 +93,30 @@ class AdminAuth:
         payload = f"{secrets.token_urlsafe(16)}.{int(self.clock() + self.session_seconds)}"
         return f"{payload}.{self._sign(payload)}"
 
-    def session(self, cookie: str | None) -> str | None:
-        """The session id of a valid, unexpired, not logged-out cookie; else None."""
+    def _valid(self, cookie: str | None) -> tuple[str, float] | None:
         sid, _, rest = (cookie or "").partition(".")
         expires, _, signature = rest.partition(".")
         if not (sid and expires.isascii() and expires.isdigit() and signature):
             return None
         if not hmac.compare_digest(signature.encode(), self._sign(f"{sid}.{expires}").encode()):
             return None
-        if int(expires) < self.clock() or sid in self._revoked:
+        if int(expires) < self.clock():
             return None
-        return sid
+        return sid, float(expires)
 
-    def revoke(self, cookie: str | None) -> None:
-        """Log out: the cookie stops working even if a copy of it survives."""
-        sid = self.session(cookie)
-        if sid is None:
-            return
-        now = self.clock()
-        self._revoked = {s: t for s, t in self._revoked.items() if t > now}
-        self._revoked[sid] = now + self.session_seconds
+    async def session(self, cookie: str | None) -> str | None:
+        """The session id of a valid, unexpired, not logged-out cookie; else None."""
+        valid = self._valid(cookie)
+        if valid is None or await self.state.get("admin:logout:" + valid[0]) is not None:
+            return None
+        return valid[0]
+
+    async def revoke(self, cookie: str | None) -> None:
+        """Log out: the cookie stops working, on every instance, even if a copy survives."""
+        valid = self._valid(cookie)
+        if valid is not None:
+            await self.state.set("admin:logout:" + valid[0], "1",
+                                 max(valid[1] - self.clock(), 1.0))
 
     def csrf_token(self, sid: str) -> str:
         """Bound to the session: a form from another session (or site) is refused."""

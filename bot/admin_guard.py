@@ -47,29 +47,29 @@ def _refused(message: str, retry_after: float = 0) -> web.HTTPException:
                headers=headers)
 
 
-def check_bearer(request: web.Request, auth: AdminAuth, token: str, where: str) -> None:
+async def check_bearer(request: web.Request, auth: AdminAuth, token: str, where: str) -> None:
     """The one brake and audit for Bearer tokens (admin API and /metrics): 429 while the
     client must wait after wrong tokens, 401 (and a log line) for a wrong one."""
     client = client_address(request)
-    wait = auth.guard.wait(client)
+    wait = await auth.guard.wait(client)
     if wait:
         raise _refused("too many wrong tokens; wait", wait)
     if auth.token_ok(token):
-        auth.guard.succeeded(client)
+        await auth.guard.succeeded(client)
         return
-    delay = auth.guard.failed(client)
+    delay = await auth.guard.failed(client)
     log.warning("%s: wrong bearer token from %s; next try in %.0f s", where, client, delay)
     raise _refused("wrong token")
 
 
-def authenticate(request: web.Request, api: bool) -> str:
+async def authenticate(request: web.Request, api: bool) -> str:
     """The session id, or BEARER for scripts; otherwise 401 (API) or a redirect to login."""
     auth = request.app[ADMIN_AUTH]
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        check_bearer(request, auth, header[7:].strip(), "admin")
+        await check_bearer(request, auth, header[7:].strip(), "admin")
         return BEARER
-    sid = auth.session(request.cookies.get(COOKIE))
+    sid = await auth.session(request.cookies.get(COOKIE))
     if sid is not None:
         return sid
     if api:
@@ -81,7 +81,7 @@ def authenticate(request: web.Request, api: bool) -> str:
 def guarded(handler: Handler, api: bool = False) -> Handler:
     """Every admin route but the login goes through here; POSTs also need the CSRF token."""
     async def checked(request: web.Request) -> web.StreamResponse:
-        sid = authenticate(request, api)
+        sid = await authenticate(request, api)
         if request.method == "POST":
             form = await request.post()
             if not request.app[ADMIN_AUTH].csrf_ok(sid, str(form.get("csrf", ""))):

@@ -1,28 +1,26 @@
 """Summaries for staff: unanswered questions grouped by topic, and usage statistics.
 
-Both aggregate in Python over rows read with fixed, parameterised SQL: days and hours then
-follow the configured time zone exactly, whatever the server's own zone.
+Both aggregate in Python over rows the QueryStore returns: days and hours then follow the
+configured time zone exactly, whatever the server's own zone or database.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta, tzinfo
 from typing import Any
 
-from bot.admin_queries import PAGE_SIZE, Filters, local_time
+from bot.admin_queries import PAGE_SIZE, local_time
+from bot.store import QueryStore
+from bot.store.filters import Filters
 
 MAX_UNANSWERED_ROWS = 20000  # newest unanswered rows grouped; older ones matter less
 DEFAULT_STATS_DAYS = 30
 MAX_STATS_DAYS = 731
 TRAILING_PARTICLES = "吗呢啊呀吧"
-# A search ran and found nothing good enough: not follow-ups ("1"), unrecognised voice, errors.
-UNANSWERED_SQL = ("answered = 0 AND msg_type IN ('text', 'voice', 'click') "
-                  "AND latency_ms IS NOT NULL AND error = ''")
 
 
 def question_key(text: str) -> str:
@@ -59,16 +57,13 @@ class Group:
         return self.reviewed_at is not None and self.new_since_review == 0
 
 
-def unanswered_groups(conn: sqlite3.Connection, filters: Filters, tz: tzinfo,
-                      show: str) -> list[Group]:
+async def unanswered_groups(store: QueryStore, filters: Filters, tz: tzinfo,
+                            show: str) -> list[Group]:
     """Groups most asked first; ``show`` is open, reviewed or all."""
-    where, params = replace(filters, answered=None, doc="").where(tz)
-    rows = conn.execute(
-        f"SELECT question, time, openid FROM queries WHERE {UNANSWERED_SQL} AND {where} "
-        "ORDER BY time DESC LIMIT ?", [*params, MAX_UNANSWERED_ROWS],
-    ).fetchall()
+    rows = await store.unanswered_rows(filters, tz, MAX_UNANSWERED_ROWS)
     groups: dict[str, Group] = {}
-    for question, when, openid in rows:
+    for row in rows:
+        question, when, openid = row["question"], row["time"], row["openid"]
         gid = group_id(question_key(question))
         group = groups.get(gid)
         if group is None:
@@ -80,7 +75,7 @@ def unanswered_groups(conn: sqlite3.Connection, filters: Filters, tz: tzinfo,
         if question != group.question and question not in group.variants \
                 and len(group.variants) < 5:
             group.variants.append(question)
-    for gid, reviewed_at in conn.execute("SELECT key, reviewed_at FROM unanswered_reviews"):
+    for gid, reviewed_at in (await store.reviews()).items():
         if gid in groups:
             groups[gid].reviewed_at = reviewed_at
             groups[gid].new_since_review = sum(t > reviewed_at for t in groups[gid].times)
@@ -107,22 +102,19 @@ def stats_range(filters: Filters, today: date) -> tuple[date, date]:
     return max(start, end - timedelta(days=MAX_STATS_DAYS - 1)), end
 
 
-def compute_stats(conn: sqlite3.Connection, filters: Filters, tz: tzinfo,
-                  today: date) -> dict[str, Any]:
+async def compute_stats(store: QueryStore, filters: Filters, tz: tzinfo,
+                        today: date) -> dict[str, Any]:
     """Queries per day, answer rate, busiest hours, most cited documents, latency p50/p95."""
     start, end = stats_range(filters, today)
-    bounded = replace(filters, date_from=start, date_to=end, page=1)
-    where, params = bounded.where(tz)
-    rows = conn.execute(
-        "SELECT time, answered, latency_ms, top_citation, json_extract(hits, '$[0].doc') "
-        f"FROM queries WHERE {where}", params,
-    ).fetchall()
+    rows = await store.stats_rows(replace(filters, date_from=start, date_to=end), tz)
     days = {start + timedelta(days=i): [0, 0] for i in range((end - start).days + 1)}
     hours = [0] * 24
     docs: Counter[str] = Counter()
     sections: Counter[str] = Counter()
     latencies = []
-    for when, answered, latency, citation, doc in rows:
+    for row in rows:
+        when, answered, latency = row["time"], row["answered"], row["latency_ms"]
+        citation, doc = row["top_citation"], row["top_doc"]
         local = local_time(when, tz)
         day = days.setdefault(local.date(), [0, 0])
         day[0] += 1

@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from bot.keys import CONFIG, QUERYLOG
-from bot.querylog import QueryLog
+from bot.store import QueryStore
 
 log = logging.getLogger(__name__)
 
 RETENTION_INTERVAL = 3600.0  # seconds between retention runs (tests shorten it)
 
 
-async def purge_old_rows(querylog: QueryLog, days: int, now: datetime | None = None) -> int:
+async def purge_old_rows(querylog: QueryStore, days: int, now: datetime | None = None) -> int:
     """Delete rows older than ``days``; returns how many went."""
     deleted = await querylog.delete_before((now or datetime.now(UTC)) - timedelta(days=days))
     if deleted:
@@ -30,7 +30,7 @@ async def purge_old_rows(querylog: QueryLog, days: int, now: datetime | None = N
     return deleted
 
 
-async def purge_periodically(querylog: QueryLog, days: int, interval: float) -> None:
+async def purge_periodically(querylog: QueryStore, days: int, interval: float) -> None:
     """Once at start, then every ``interval`` seconds; one failed run does not stop the next."""
     while True:
         try:

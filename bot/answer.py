@@ -6,11 +6,18 @@ end when it is too long, plus where it stands in which notice.
 
 from __future__ import annotations
 
+import re
+
+from bot.parse import CN_NUM
 from bot.passages import Passage, split_sentences
 from bot.retrieve import Hit, Result
 
 MAX_BYTES = 2048
 ELLIPSIS = "……"
+MAX_CANDIDATES = 3
+LEAD_CHARS = 40
+ARTICLE_LEAD = re.compile(rf"^第[{CN_NUM}\d]+条\s*")
+CANDIDATES_HEAD = "您的问题可能与以下几处规定有关，请回复序号查看原文："
 NOT_FOUND = (
     "抱歉，在工会已发布的文件中没有找到能回答这个问题的内容。您的问题已记录，"
     "工作人员会据此补充文件。\n\n"
@@ -49,10 +56,48 @@ def render_passage(passage: Passage, max_bytes: int = MAX_BYTES, tail: str = "")
     return fit_text(passage.text, max_bytes - _size(footer)) + footer
 
 
-def render_answer(result: Result, related_min_score: float, max_bytes: int = MAX_BYTES) -> str:
-    """The reply to a question: best passage + citation, and related clauses when they fit."""
+def candidates(result: Result, min_score: float) -> list[Hit]:
+    """The hits offered when the best is not clearly ahead (empty when it is)."""
+    if not (result.answered and result.unsure):
+        return []
+    offered = [h for h in result.hits[:MAX_CANDIDATES] if h.score >= min_score]
+    return offered if len(offered) > 1 else []
+
+
+def _lead(text: str, chars: int = LEAD_CHARS) -> str:
+    """The first words of a passage, without the article number it is cited by."""
+    body = ARTICLE_LEAD.sub("", " ".join(text.split()), count=1)
+    return body if len(body) <= chars else body[:chars] + ELLIPSIS
+
+
+def render_candidates(hits: list[Hit]) -> str:
+    """Up to three numbered candidates (citation, section title, first words) to choose from."""
+    lines = [CANDIDATES_HEAD]
+    for i, hit in enumerate(hits, 1):
+        p = hit.passage
+        title = f"（{p.section_title}）" if p.section_title else ""
+        lines.append(f"{i}. {p.citation}{title}\n{_lead(p.text)}")
+    numbers = "、".join(str(i) for i in range(1, len(hits) + 1))
+    lines.append(f"回复 {numbers} 查看原文。")
+    return "\n".join(lines)
+
+
+def not_found(result: Result) -> str:
+    """The honest "not found", naming the law the question seems to be about if known."""
+    if result.elsewhere:
+        return f"您的问题可能涉及《{result.elsewhere}》，不在工会收录的文件范围内。\n\n{NOT_FOUND}"
+    return NOT_FOUND
+
+
+def render_answer(result: Result, related_min_score: float, max_bytes: int = MAX_BYTES,
+                  min_score: float = 0.0) -> str:
+    """The reply to a question: best passage + citation, and related clauses when they fit;
+    the candidates to choose from when the best is not clearly ahead."""
     if not result.answered or result.best is None:
-        return NOT_FOUND
+        return not_found(result)
+    offered = candidates(result, min_score)
+    if offered:
+        return fit_text(render_candidates(offered), max_bytes)
     best = result.best.passage
     related = related_hits(result, related_min_score)
     if related:

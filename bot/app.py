@@ -27,11 +27,13 @@ from bot.keys import (
     INFLIGHT,
     NONCES,
     QUERYLOG,
+    STATE,
 )
 from bot.logs import request_log
 from bot.metrics import setup_metrics
-from bot.querylog import QueryLog
 from bot.replay import NonceCache
+from bot.state import open_state
+from bot.store import open_store
 from bot.watch import watch_ctx
 from bot.wechat import make_crypto
 
@@ -46,20 +48,27 @@ async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
             None, Engine.open, app[CONFIG]
         )
         app[ENGINE] = engine
-    app[CONVERSATION] = Conversation(app[CONFIG].wechat, app[ENGINE])
+    app[CONVERSATION] = Conversation(app[CONFIG].wechat, app[ENGINE], app[STATE])
     yield
     if owned:
         await app[ENGINE].aclose()
+
+
+async def state_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Shared state first: nonces, the conversation, admin sessions and the token use it."""
+    app[STATE] = await open_state(app[CONFIG].state)
+    app[NONCES] = NonceCache(app[CONFIG].wechat.timestamp_window, state=app[STATE])
+    yield
+    await app[STATE].aclose()
 
 
 async def querylog_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG].querylog
     if cfg.hash_openids and not cfg.openid_salt:
         log.warning("querylog: hash_openids without openid_salt; set QUERYLOG_SALT")
-    app[QUERYLOG] = QueryLog(cfg.path, cfg.openid_salt if cfg.hash_openids else None,
-                             cfg.busy_timeout)
+    app[QUERYLOG] = await open_store(cfg)
     yield
-    app[QUERYLOG].close()
+    await app[QUERYLOG].aclose()
 
 
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -68,7 +77,7 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession()
     app[HTTP] = session
     app[CUSTOMER_SERVICE] = (
-        CustomerService(session, cfg.appid, cfg.appsecret, cfg.api_base)
+        CustomerService(session, cfg.appid, cfg.appsecret, app[STATE], cfg.api_base)
         if cfg.appid and cfg.appsecret else None
     )
     yield
@@ -87,11 +96,10 @@ def create_app(cfg: Config, engine: Engine | None = None) -> web.Application:
         raise ConfigError('[wechat] mode = "safe" needs encoding_aes_key and appid '
                           "(WECHAT_AES_KEY, WECHAT_APPID)")
     app[INFLIGHT] = Inflight()
-    app[NONCES] = NonceCache(cfg.wechat.timestamp_window)
     app[BACKGROUND] = set()
     if engine is not None:
         app[ENGINE] = engine
-    app.cleanup_ctx.extend([querylog_ctx, engine_ctx, http_ctx, watch_ctx])
+    app.cleanup_ctx.extend([state_ctx, querylog_ctx, engine_ctx, http_ctx, watch_ctx])
     app.router.add_get(cfg.wechat.path, views.verify)
     app.router.add_post(cfg.wechat.path, views.receive)
     app.router.add_get("/healthz", views.healthz)

@@ -17,6 +17,10 @@ from typing import Any
 from bot.model_convert import DEFAULT_MODEL
 from bot.synonyms import SHIPPED as SHIPPED_SYNONYMS
 
+DATA = Path(__file__).with_name("data")
+SHIPPED_REFERENCE = DATA / "reference"
+SHIPPED_ADAPTER = DATA / "adapter-multilingual-e5-small.npz"
+
 
 def _setting(default: Any, help: str, **kw: Any) -> Any:
     """A dataclass field carrying its help text (``kw`` may hold ``path=True`` or ``env=NAME``)."""
@@ -98,6 +102,26 @@ class RetrievalConfig:
         SHIPPED_SYNONYMS, "Table of everyday words -> official terms (default: the shipped one).",
         path=True,
     )
+    reference: Path | None = _setting(
+        None, "Folder of reference laws the bot knows but does not answer from: a "
+        "question closer to one of them than to anything in the knowledge folder is off-topic "
+        "and gets 'not found'. Laws the folder holds are left out. The shipped config.toml uses "
+        "bot/data/reference (28 laws); empty: off.",
+        path=True,
+    )
+    reference_margin: float = _setting(
+        0.02, "How much better (fused score) a reference law must match than the best passage "
+        "of the folder for the question to count as off-topic."
+    )
+    unsure_margin: float = _setting(
+        0.03, "When the second hit is within this fused score of the best, the bot offers the "
+        "top candidates (reply 1/2/3) instead of guessing."
+    )
+    adapter: Path | None = _setting(
+        SHIPPED_ADAPTER, "Linear map applied to question embeddings, trained on real layperson "
+        "questions (bench/train_adapter.py); used only with the model it was trained for. "
+        "\"\" turns it off.", path=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -151,7 +175,8 @@ class WechatConfig:
         "https://api.weixin.qq.com", "WeChat API address for customer-service messages."
     )
     followup_ttl: int = _setting(300, "Seconds a user may reply 1/2 to see a related clause.")
-    followup_users: int = _setting(10000, "Most users whose follow-up state is kept (LRU).")
+    followup_users: int = _setting(10000,
+                                   "Most users whose follow-up state one instance keeps (LRU).")
     welcome: str = _setting(
         "欢迎关注！我可以用工会文件的原文回答您的问题，并注明出处。您可以试着问：\n"
         "· 工会怎么维护新就业形态劳动者的权益？\n· 职工技术技能大赛叫什么名字？\n"
@@ -190,6 +215,15 @@ class LogConfig:
 @dataclass(frozen=True)
 class QueryLogConfig:
     path: Path = _setting(Path("data/querylog.sqlite3"), "SQLite file of the query log.", path=True)
+    url: str = _setting(
+        "", "PostgreSQL URL (postgresql://user:password@host/db) of a query log shared by "
+        "several instances; empty: the SQLite file at path.", env="QUERYLOG_URL"
+    )
+    pool_size: int = _setting(10, "PostgreSQL: most connections one instance opens.")
+    max_pending: int = _setting(
+        10000, "PostgreSQL: rows an instance holds in memory (and retries) while the database "
+        "is unreachable; beyond this, new rows are counted as failed writes."
+    )
     hash_openids: bool = _setting(
         False, "Store a salted hash of each openid instead of the openid itself."
     )
@@ -204,6 +238,15 @@ class QueryLogConfig:
 
 
 @dataclass(frozen=True)
+class StateConfig:
+    redis_url: str = _setting(
+        "", "Redis URL (redis://host:6379/0) of the state several instances share: retry "
+        "dedupe, follow-ups, nonces, admin sessions, the access token; empty: in memory.",
+        env="REDIS_URL"
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -213,6 +256,7 @@ class Config:
     wechat: WechatConfig = field(default_factory=WechatConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     querylog: QueryLogConfig = field(default_factory=QueryLogConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
@@ -240,7 +284,7 @@ def _section(cls: type, raw: dict[str, Any], base: Path, where: str) -> Any:
         if env and os.environ.get(env):
             value = os.environ[env]
         if f.metadata.get("path"):
-            value = (base / Path(value)).resolve()
+            value = (base / Path(value)).resolve() if value not in ("", None) else None
         elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif type(value) is not type(default):

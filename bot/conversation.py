@@ -6,19 +6,20 @@ reply) plus the QueryRecord to log when the message was a question.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from bot.admission import Shed
-from bot.answer import MAX_BYTES, related_hits, render_answer, render_passage
+from bot.answer import MAX_BYTES, candidates, related_hits, render_answer, render_passage
 from bot.config import WechatConfig
 from bot.engine import Engine
 from bot.passages import Passage
-from bot.querylog import QueryRecord
 from bot.retrieve import Result
+from bot.state import BoundedKeys, SharedState
+from bot.store.records import QueryRecord
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ VOICE_UNRECOGNISED = (
 SEARCH_FAILED = "抱歉，系统暂时无法查询，请稍后再试。您的问题已记录。"
 NO_FOLLOWUP = "目前没有可查看的相关条款，请直接输入您的问题。"
 HELP_WORDS = {"帮助", "help", "?", "？", "菜单", "使用说明"}
-FOLLOWUP_WORDS = {"1": 0, "2": 1, "１": 0, "２": 1}
+FOLLOWUP_WORDS = {"1": 0, "2": 1, "3": 2, "１": 0, "２": 1, "３": 2}
 MORE_WORDS = {"更多", "more"}
 SILENT = None
 SHED = "shed"  # the delivery of a question dropped under overload
@@ -58,46 +59,54 @@ def hit_json(passage: Passage, score: float) -> dict[str, Any]:
 
 
 class FollowUps:
-    """Per-user related clauses offered after an answer: bounded (LRU) and short-lived (TTL)."""
+    """Per-user related clauses offered after an answer, in the shared state (a "1" may reach
+    another instance): short-lived (TTL) and, per instance, bounded (LRU of users written)."""
 
-    def __init__(self, ttl: float, max_users: int) -> None:
+    def __init__(self, state: SharedState, ttl: float, max_users: int) -> None:
+        self.state = state
         self.ttl = ttl
-        self.max_users = max_users
-        self._state: OrderedDict[str, tuple[float, list[Passage], set[int]]] = OrderedDict()
+        self._users = BoundedKeys(state, max_users)
 
-    def remember(self, openid: str, passages: list[Passage]) -> None:
-        self._state.pop(openid, None)
-        if passages:
-            self._state[openid] = (time.monotonic() + self.ttl, passages, set())
-            while len(self._state) > self.max_users:
-                self._state.popitem(last=False)
+    async def remember(self, openid: str, passages: list[Passage], asked: str = "") -> None:
+        """Offer ``passages`` to the user; ``asked`` is the question when they are candidates
+        to choose from (the choice is then logged against it)."""
+        key = "followup:" + openid
+        if not passages:
+            await self.state.delete(key)
+            return
+        data = {"passages": [p.to_json() for p in passages], "shown": [], "asked": asked}
+        await self.state.set(key, json.dumps(data, ensure_ascii=False), self.ttl)
+        await self._users.touch(key)
 
-    def take(self, openid: str, position: int | None) -> Passage | None:
+    async def take(self, openid: str, position: int | None) -> Passage | None:
         """The related clause at ``position`` (None: the first one not yet shown)."""
-        entry = self._state.get(openid)
-        if entry is None or entry[0] < time.monotonic():
-            self._state.pop(openid, None)
+        key = "followup:" + openid
+        found = await self.state.get(key)
+        if found is None:
             return None
-        _, passages, shown = entry
+        data = json.loads(found)
+        passages, shown = data["passages"], set(data["shown"])
         if position is None:
             position = next((i for i in range(len(passages)) if i not in shown), len(passages))
         if position >= len(passages):
             return None
-        shown.add(position)
-        self._state.move_to_end(openid)
-        return passages[position]
+        data["shown"] = sorted(shown | {position})
+        await self.state.set(key, json.dumps(data, ensure_ascii=False), self.ttl)
+        return Passage.from_json(passages[position])
 
-    def __len__(self) -> int:
-        return len(self._state)
+    async def asked(self, openid: str) -> str:
+        """The question whose candidates the user is choosing from ("" if none)."""
+        found = await self.state.get("followup:" + openid)
+        return str(json.loads(found).get("asked", "")) if found else ""
 
 
 class Conversation:
     """Turns one incoming message into an Outcome."""
 
-    def __init__(self, cfg: WechatConfig, engine: Engine) -> None:
+    def __init__(self, cfg: WechatConfig, engine: Engine, state: SharedState) -> None:
         self.cfg = cfg
         self.engine = engine
-        self.followups = FollowUps(cfg.followup_ttl, cfg.followup_users)
+        self.followups = FollowUps(state, cfg.followup_ttl, cfg.followup_users)
 
     async def respond(self, message: Any) -> Outcome:
         kind = message.type
@@ -120,18 +129,23 @@ class Conversation:
         if not text or text.lower() in HELP_WORDS:
             return Outcome(HELP)
         if text in FOLLOWUP_WORDS or text.lower() in MORE_WORDS:
-            return self._followup(openid, text)
+            return await self._followup(openid, text)
         return await self.answer(openid, "text", text)
 
-    def _followup(self, openid: str, text: str) -> Outcome:
-        passage = self.followups.take(openid, FOLLOWUP_WORDS.get(text))
-        record = QueryRecord(openid, "followup", text)
+    async def _followup(self, openid: str, text: str) -> Outcome:
+        asked = await self.followups.asked(openid)
+        passage = await self.followups.take(openid, FOLLOWUP_WORDS.get(text))
+        # A choice among candidates is logged against the question: a label for staff.
+        record = (QueryRecord(openid, "choice", asked) if asked and passage
+                  else QueryRecord(openid, "followup", text))
         if passage is None:
             record.reply = NO_FOLLOWUP
             return Outcome(NO_FOLLOWUP, record)
         reply = render_passage(passage, MAX_BYTES)
         record.answered, record.reply = True, reply
         record.hits = [hit_json(passage, 1.0)]
+        if asked:
+            record.hits[0]["chosen"] = FOLLOWUP_WORDS.get(text, 0) + 1
         return Outcome(reply, record)
 
     async def _event(self, openid: str, message: Any) -> Outcome:
@@ -154,13 +168,18 @@ class Conversation:
         started = time.perf_counter()
         try:
             result: Result = await self.engine.asearch(question)
-            reply = render_answer(result, self.engine.cfg.retrieval.related_min_score)
+            cfg = self.engine.cfg.retrieval
+            reply = render_answer(result, cfg.related_min_score, MAX_BYTES, cfg.min_score)
             record.answered = result.answered
             record.hits = [hit_json(h.passage, h.score) for h in result.hits]
-            related = related_hits(result, self.engine.cfg.retrieval.related_min_score)
-            self.followups.remember(
-                openid, [h.passage for h in related] if result.answered else []
-            )
+            offered = candidates(result, cfg.min_score)
+            if offered:
+                await self.followups.remember(openid, [h.passage for h in offered], question)
+            else:
+                related = related_hits(result, cfg.related_min_score)
+                await self.followups.remember(
+                    openid, [h.passage for h in related] if result.answered else []
+                )
         except Shed as exc:  # overloaded: no reply, but the question is logged as shed
             record.delivery, record.error = SHED, f"shed: {exc}"
             return Outcome(SILENT, record)

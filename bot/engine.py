@@ -14,6 +14,7 @@ from bot.batching import MicroBatcher
 from bot.config import Config
 from bot.embed import Embedder, load_embedder
 from bot.index import BuildReport, Index, build_index, open_or_build, save_index
+from bot.reference import open_reference
 from bot.retrieve import Result, Retriever
 
 log = logging.getLogger(__name__)
@@ -22,10 +23,12 @@ log = logging.getLogger(__name__)
 class Engine:
     """Answers questions from the current index; ``swap`` installs a rebuilt one atomically."""
 
-    def __init__(self, cfg: Config, embedder: Embedder, index: Index) -> None:
+    def __init__(self, cfg: Config, embedder: Embedder, index: Index,
+                 reference: Index | None = None) -> None:
         self.cfg = cfg
         self.embedder = embedder
-        self.retriever = Retriever(index, embedder, cfg.retrieval)
+        self.reference = reference
+        self.retriever = Retriever(index, embedder, cfg.retrieval, reference)
         self.batcher: MicroBatcher[str, Result] = MicroBatcher(
             self._search_batch, cfg.model.query_batch, cfg.model.batch_wait_ms / 1000
         )
@@ -44,14 +47,14 @@ class Engine:
         index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder,
                                       kind=cfg.index.type)
         log.info("engine: %s", report.summary())
-        return cls(cfg, embedder, index), report
+        return cls(cfg, embedder, index, open_reference(cfg, embedder)), report
 
     @property
     def index(self) -> Index:
         return self.retriever.index
 
     def swap(self, index: Index) -> None:
-        self.retriever = Retriever(index, self.embedder, self.cfg.retrieval)
+        self.retriever = Retriever(index, self.embedder, self.cfg.retrieval, self.reference)
         self.loaded_at = time.time()
 
     def rebuild(self) -> BuildReport:

@@ -3,16 +3,25 @@
 Builds are incremental: a file whose bytes are unchanged is not re-parsed, and a passage whose
 content hash is unchanged is not re-embedded. Each build is written to a fresh folder and made
 current by atomically replacing the ``CURRENT`` pointer, so a crash never leaves a half index.
+
+Several writers may share one index folder (instances' watchers, `bot index` beside `bot
+serve`): an flock on ``.lock`` serialises switching ``CURRENT`` and deleting old versions, and
+readers hold it shared while they load, so the version ``CURRENT`` names, and a version being
+read, are never deleted. A version is written as ``tmp-*`` and renamed to ``v-*`` only under the
+lock, so no writer deletes another's version in progress.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +35,7 @@ from bot.knowledge import KnowledgeError, file_digest, read_notice, scan
 from bot.passages import Passage, notice_passages
 
 log = logging.getLogger(__name__)
-FORMAT = 2
+FORMAT = 3  # bump whenever parsing, passage text or keyword tokens change
 
 
 class IndexUnusable(RuntimeError):
@@ -102,7 +111,9 @@ class Index:
     def __init__(
         self, model: str, passages: list[Passage], vectors: np.ndarray,
         files: dict[str, FileRecord], built_at: str = "", kind: str = "flat",
+        tokens: dict[str, list[str]] | None = None,
     ) -> None:
+        """``tokens`` maps content hashes to keyword tokens already known (not re-tokenised)."""
         self.model = model
         self.passages = passages
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -112,10 +123,15 @@ class Index:
         self.kind = kind
         self.faiss = ann_index(self.vectors if self.vectors.ndim == 2  # 0 passages: (0, dim)
                                else self.vectors.reshape(len(passages), -1), kind)
-        self.keyword = KeywordIndex([p.search_text for p in passages])
+        known = tokens or {}
+        self.keyword = KeywordIndex([p.keyword_text for p in passages],
+                                    tokens=[known.get(p.content_hash) for p in passages])
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
         return {p.content_hash: self.vectors[i] for i, p in enumerate(self.passages)}
+
+    def tokens_by_hash(self) -> dict[str, list[str]]:
+        return {p.content_hash: t for p, t in zip(self.passages, self.keyword.tokens, strict=True)}
 
 
 def _collect(
@@ -184,7 +200,7 @@ def build_index(
     known = previous.vectors_by_hash() if previous else {}
     missing = list(dict.fromkeys(p.content_hash for p in passages if p.content_hash not in known))
     if missing:
-        texts = {p.content_hash: p.search_text for p in passages}
+        texts = {p.content_hash: p.dense_text for p in passages}
         vectors = embedder.encode_passages([texts[h] for h in missing], progress=progress)
         known.update(zip(missing, vectors, strict=True))
     matrix = (
@@ -192,7 +208,8 @@ def build_index(
         else np.zeros((0, embedder.dim), dtype=np.float32)
     )
     index = Index(embedder.name, passages, matrix, files,
-                  kind=kind or (previous.kind if previous else "flat"))
+                  kind=kind or (previous.kind if previous else "flat"),
+                  tokens=previous.tokens_by_hash() if previous else None)
     report.documents = sum(1 for f in files.values() if f.passages)
     report.passages = len(passages)
     report.embedded = len(missing)
@@ -200,10 +217,44 @@ def build_index(
     return index, report
 
 
+LOCK_FILE = ".lock"
+STALE_TMP_SECONDS = 3600.0  # a tmp-* folder this old belongs to a builder that crashed
+
+
+@contextlib.contextmanager
+def index_lock(index_dir: Path, exclusive: bool) -> Iterator[None]:
+    """Exclusive to switch versions and delete old ones, shared to load. A read-only index
+    folder (nobody can write it) is read without the lock."""
+    try:
+        handle = open(index_dir / LOCK_FILE, "a+b")
+    except OSError:
+        if exclusive:
+            raise
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prune(index_dir: Path, keep: str) -> None:
+    """Delete versions other than ``keep`` and tmp folders of crashed builders (lock held)."""
+    for old in index_dir.glob("v-*"):
+        if old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for tmp in index_dir.glob("tmp-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - tmp.stat().st_mtime > STALE_TMP_SECONDS:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
 def save_index(index: Index, index_dir: Path) -> Path:
-    """Write a new version folder, then atomically point ``CURRENT`` at it."""
+    """Write a new version folder, then atomically point ``CURRENT`` at it (under the lock)."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    version = Path(tempfile.mkdtemp(prefix="v-", dir=index_dir))
+    building = Path(tempfile.mkdtemp(prefix="tmp-", dir=index_dir))
     manifest = {
         "format": FORMAT,
         "model": index.model,
@@ -212,24 +263,36 @@ def save_index(index: Index, index_dir: Path) -> Path:
         "built_at": index.built_at,
         "files": {k: asdict(v) for k, v in index.files.items()},
     }
-    with open(version / "passages.jsonl", "w", encoding="utf-8") as f:
+    with open(building / "passages.jsonl", "w", encoding="utf-8") as f:
         for p in index.passages:
             f.write(json.dumps(p.to_json(), ensure_ascii=False) + "\n")
-    np.save(version / "vectors.npy", index.vectors)
-    (version / "manifest.json").write_text(
+    np.save(building / "vectors.npy", index.vectors)
+    with open(building / "tokens.jsonl", "w", encoding="utf-8") as f:
+        for tokens in index.keyword.tokens:
+            f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
+    (building / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
     )
-    pointer = index_dir / "CURRENT.tmp"
-    pointer.write_text(version.name, encoding="utf-8")
-    os.replace(pointer, index_dir / "CURRENT")
-    for old in index_dir.glob("v-*"):
-        if old != version:
-            shutil.rmtree(old, ignore_errors=True)
+    with index_lock(index_dir, exclusive=True):
+        version = index_dir / ("v-" + building.name.removeprefix("tmp-"))
+        os.rename(building, version)
+        pointer = index_dir / "CURRENT.tmp"
+        pointer.write_text(version.name, encoding="utf-8")
+        os.replace(pointer, index_dir / "CURRENT")
+        _prune(index_dir, version.name)
     return version
 
 
 def load_index(index_dir: Path, model: str, kind: str = "flat") -> Index:
     """The current index on disk; IndexUnusable says why it cannot be used as it is."""
+    try:
+        with index_lock(index_dir, exclusive=False):
+            return _load(index_dir, model, kind)
+    except FileNotFoundError as exc:
+        raise IndexUnusable(f"no index at {index_dir} ({exc.filename} missing)") from exc
+
+
+def _load(index_dir: Path, model: str, kind: str) -> Index:
     try:
         version = index_dir / (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
         manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
@@ -241,13 +304,26 @@ def load_index(index_dir: Path, model: str, kind: str = "flat") -> Index:
             passages = [Passage.from_json(json.loads(line)) for line in f]
         vectors = np.load(version / "vectors.npy", allow_pickle=False)
         files = {k: FileRecord(**v) for k, v in manifest["files"].items()}
+        tokens = _saved_tokens(version / "tokens.jsonl", passages)
     except FileNotFoundError as exc:
         raise IndexUnusable(f"no index at {index_dir} ({exc.filename} missing)") from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexUnusable(f"index at {index_dir} is corrupt: {exc}") from exc
     if len(passages) != manifest["count"] or vectors.shape != (len(passages), manifest["dim"]):
         raise IndexUnusable(f"index at {index_dir} is corrupt: sizes do not match the manifest")
-    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind)
+    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens)
+
+
+def _saved_tokens(path: Path, passages: list[Passage]) -> dict[str, list[str]]:
+    """Keyword tokens saved with the index, by content hash ({} if missing or not matching)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = [json.loads(line) for line in f]
+    except (OSError, ValueError):
+        return {}
+    if len(saved) != len(passages):
+        return {}
+    return {p.content_hash: t for p, t in zip(passages, saved, strict=True)}
 
 
 def open_or_build(

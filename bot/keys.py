@@ -16,12 +16,14 @@ from bot.conversation import Conversation
 from bot.customer_service import CustomerService
 from bot.dedupe import Inflight
 from bot.engine import Engine
-from bot.querylog import QueryLog
 from bot.replay import NonceCache
+from bot.state import SharedState
+from bot.store import QueryStore
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", Engine)
-QUERYLOG = web.AppKey("querylog", QueryLog)
+QUERYLOG: web.AppKey[QueryStore] = web.AppKey("querylog")
+STATE: web.AppKey[SharedState] = web.AppKey("state")
 CONVERSATION = web.AppKey("conversation", Conversation)
 INFLIGHT = web.AppKey("inflight", Inflight)
 NONCES = web.AppKey("nonces", NonceCache)

@@ -57,10 +57,16 @@ class KeywordIndex:
     """BM25 postings as numpy arrays, one per term: scoring a question is a few vector adds."""
 
     def __init__(
-        self, texts: list[str], tokenizer: Callable[[str], list[str]] = tokenize
+        self, texts: list[str], tokenizer: Callable[[str], list[str]] = tokenize,
+        tokens: list[list[str] | None] | None = None,
     ) -> None:
+        """``tokens`` (by position, None where unknown) skips tokenising those texts again:
+        jieba is most of the cost of building the index."""
         self.tokenizer = tokenizer
-        docs = [Counter(tokenizer(t)) for t in texts]
+        known = tokens or [None] * len(texts)
+        self.tokens = [t if t is not None else tokenizer(text) for text, t in zip(
+            texts, known, strict=True)]
+        docs = [Counter(t) for t in self.tokens]
         self.size = len(docs)
         lengths = np.array([sum(d.values()) for d in docs], dtype=np.float32)
         avg = float(lengths.mean()) if len(docs) else 1.0

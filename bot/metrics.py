@@ -16,7 +16,16 @@ from prometheus_client.registry import Collector
 
 from bot.admin_guard import check_bearer
 from bot.admission import QUEUE_FULL, WAITED_TOO_LONG
-from bot.keys import ADMIN_AUTH, CONFIG, CUSTOMER_SERVICE, ENGINE, INFLIGHT, NONCES, QUERYLOG
+from bot.keys import (
+    ADMIN_AUTH,
+    CONFIG,
+    CUSTOMER_SERVICE,
+    ENGINE,
+    INFLIGHT,
+    NONCES,
+    QUERYLOG,
+    STATE,
+)
 from bot.proxy import client_address, in_networks, local_caller
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -40,6 +49,10 @@ class Metrics:
             "bot_webhook_requests", "Webhook requests by HTTP status", ["status"],
             registry=self.registry,
         )
+        self.deduplicated_shared = Counter(
+            "bot_retries_deduplicated_shared", "Retries answered with the reply another "
+            "instance computed", registry=self.registry,
+        )
         self.cs_sent = Counter(
             "bot_customer_service_sent", "Late answers sent as customer-service messages",
             registry=self.registry,
@@ -59,6 +72,11 @@ class AppCollector(Collector):
         app = self.app
         yield CounterMetricFamily("bot_retries_deduplicated", "WeChat retries answered from "
                                   "the first try", value=app[INFLIGHT].deduplicated)
+        state = app.get(STATE)
+        if state is not None:
+            yield CounterMetricFamily("bot_state_degraded", "Shared-state operations served "
+                                      "from this instance's memory (Redis unreachable)",
+                                      value=state.degraded)
         yield CounterMetricFamily("bot_replays_refused", "Requests refused because their "
                                   "timestamp and nonce were used with another body",
                                   value=app[NONCES].refused)
@@ -95,25 +113,28 @@ class AppCollector(Collector):
                                     value=admission.waiting)
         querylog = app.get(QUERYLOG)
         if querylog is not None:
+            yield GaugeMetricFamily("bot_querylog_pending_rows", "Rows held in memory "
+                                    "while the database is unreachable",
+                                    value=getattr(querylog, "pending", 0))
             yield CounterMetricFamily("bot_querylog_write_failures",
                                       "Query-log writes that failed (the question was "
                                       "answered but not stored)", value=querylog.failures)
 
 
-def allowed(request: web.Request) -> bool:
+async def allowed(request: web.Request) -> bool:
     """Loopback or [metrics] allow; or the admin token, braked and logged exactly as on /admin
     (raises 401/429), so /metrics is no faster oracle for the token than the admin login."""
     header = request.headers.get("Authorization", "")
     auth = request.app.get(ADMIN_AUTH)
     if auth is not None and header[:7].lower() == "bearer ":
-        check_bearer(request, auth, header[7:].strip(), "metrics")
+        await check_bearer(request, auth, header[7:].strip(), "metrics")
         return True
     allow = request.app[CONFIG].metrics.allow
     return local_caller(request) or in_networks(client_address(request), allow, loopback=False)
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    if not allowed(request):
+    if not await allowed(request):
         return web.Response(status=403, text="metrics: not allowed from this address")
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})

@@ -51,6 +51,19 @@ class Passage:
         where = {"meta": "文件信息", "opening": "开头部分", "ending": "结尾部分"}.get(self.kind, "")
         return f"《{self.doc_title}》{doc_no}{citation_section(self.path) or where}"
 
+    @property
+    def keyword_text(self) -> str:
+        """The keyword signal's fields: the document title and headings above the text, so a
+        question's topic can match the document or chapter while its intent matches the text."""
+        return f"{self.doc_title}\n{self.search_text}"
+
+    @property
+    def dense_text(self) -> str:
+        """What is embedded: a law's article stands on its own (its chapter title only blurs
+        it, measured on real questions); a notice's section keeps its titles."""
+        return self.text if ARTICLE_NUMBER.fullmatch(self.path[-1] if self.path else "") \
+            else self.search_text
+
     def to_json(self) -> dict:
         return asdict(self)
 

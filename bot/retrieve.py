@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 
+from bot.adapter import load_adapter
 from bot.config import RetrievalConfig
 from bot.embed import Embedder
 from bot.index import Index
@@ -36,20 +37,81 @@ class Result:
     question: str
     hits: list[Hit]
     answered: bool
+    unsure: bool = False  # the best hit is not clearly ahead: offer the candidates instead
+    elsewhere: str = ""  # a reference law not in the folder matches better: off-topic
 
     @property
     def best(self) -> Hit | None:
         return self.hits[0] if self.hits else None
 
 
-class Retriever:
-    """Ranks the passages of one Index for a question; never loads anything per query."""
+@dataclass(frozen=True)
+class Scored:
+    """Both signals and their fusion for a set of candidate passages of one index."""
 
-    def __init__(self, index: Index, embedder: Embedder, cfg: RetrievalConfig) -> None:
+    ids: np.ndarray
+    fused: np.ndarray
+    cosine: np.ndarray
+    dense: np.ndarray
+    keyword: np.ndarray
+    bm25: np.ndarray
+
+    def order(self) -> np.ndarray:
+        # Ties (common for keyword coverage) are broken by BM25, then by cosine.
+        return np.lexsort((-self.cosine, -self.bm25, -np.round(self.fused, 6)))
+
+
+def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
+          mode: Mode = "fused", allowed: np.ndarray | None = None) -> Scored:
+    """Candidates of ``index`` from both signals, each mapped to 0..1 and fused.
+
+    ``allowed`` (a boolean mask over the passages) leaves some passages out, e.g. reference
+    laws the folder itself holds.
+    """
+    k = min(cfg.candidates, len(index.passages))
+    bm25, coverage = index.keyword.score(text)
+    if allowed is not None:
+        bm25 = np.where(allowed, bm25, -1.0).astype(np.float32)
+    wide = k if allowed is None else min(len(index.passages), 4 * k)
+    _, dense_ids = index.faiss.search(vector.reshape(1, -1).astype(np.float32), wide)
+    keyword_ids = np.argpartition(-bm25, k - 1)[:k] if k < len(bm25) else np.arange(k)
+    ids = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], keyword_ids]))
+    if allowed is not None:
+        ids = ids[allowed[ids]]
+    cosine = index.vectors[ids] @ vector
+    dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
+    keyword = coverage[ids]
+    if mode == "dense":
+        fused = dense
+    elif mode == "keyword":
+        fused = keyword
+    else:
+        total = cfg.dense_weight + cfg.keyword_weight
+        fused = (cfg.dense_weight * dense + cfg.keyword_weight * keyword) / total
+    return Scored(ids, fused, cosine, dense, keyword, bm25[ids])
+
+
+class Retriever:
+    """Ranks the passages of one Index for a question; never loads anything per query.
+
+    ``reference`` is an index of laws the folder may not hold: a question that matches one of
+    them better than anything in the folder is about something else and gets "not found".
+    """
+
+    def __init__(self, index: Index, embedder: Embedder, cfg: RetrievalConfig,
+                 reference: Index | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.cfg = cfg
         self.synonyms = Synonyms.load(cfg.synonyms)
+        self.adapter = load_adapter(cfg.adapter, embedder.name, embedder.dim)
+        self.reference = reference
+        self.outside: np.ndarray | None = None
+        if reference is not None and reference.passages:
+            held = {p.doc_title for p in index.passages}
+            self.outside = np.array([p.doc_title not in held for p in reference.passages])
+            if not self.outside.any():
+                self.reference = self.outside = None
 
     def query_text(self, question: str) -> str:
         """What is actually searched: the question with official terms for everyday words.
@@ -69,6 +131,8 @@ class Retriever:
         wanted = [i for i, t in enumerate(texts) if t and self.index.passages]
         if wanted:
             vectors = self.embedder.encode_queries([texts[i] for i in wanted])
+            if self.adapter is not None:
+                vectors = self.adapter.apply(vectors)
             for row, i in enumerate(wanted):
                 results[i] = self.search_vector(questions[i].strip(), vectors[row], mode)
         return results
@@ -78,28 +142,26 @@ class Retriever:
         index, cfg = self.index, self.cfg
         if not question.strip() or not index.passages:
             return Result(question, [], False)
-        k = min(cfg.candidates, len(index.passages))
-        bm25, coverage = index.keyword.score(self.query_text(question))
-        _, dense_ids = index.faiss.search(vector.reshape(1, -1).astype(np.float32), k)
-        keyword_ids = np.argpartition(-bm25, k - 1)[:k] if k < len(bm25) else np.arange(k)
-        ids = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], keyword_ids]))
-        cosine = index.vectors[ids] @ vector
-        dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
-        keyword = coverage[ids]
-        if mode == "dense":
-            fused = dense
-        elif mode == "keyword":
-            fused = keyword
-        else:
-            total = cfg.dense_weight + cfg.keyword_weight
-            fused = (cfg.dense_weight * dense + cfg.keyword_weight * keyword) / total
-        # Ties (common for keyword coverage) are broken by BM25, then by cosine.
-        order = np.lexsort((-cosine, -bm25[ids], -np.round(fused, 6)))[: cfg.top_k]
+        text = self.query_text(question)
+        found = score(index, text, vector, cfg, mode)
+        order = found.order()[: cfg.top_k]
         hits = [
-            Hit(index.passages[ids[i]], float(fused[i]), float(cosine[i]), float(keyword[i]))
+            Hit(index.passages[found.ids[i]], float(found.fused[i]), float(found.cosine[i]),
+                float(found.keyword[i]))
             for i in order
         ]
         answered = bool(hits) and hits[0].score >= cfg.min_score and (
             mode == "dense" or hits[0].keyword >= cfg.min_keyword
         )
-        return Result(question, hits, answered)
+        elsewhere = ""
+        if answered and mode == "fused" and self.reference is not None:
+            other = score(self.reference, text, vector, cfg, mode, self.outside)
+            if len(other.ids):
+                best = int(np.argmax(other.fused))
+                if other.fused[best] > hits[0].score + cfg.reference_margin:
+                    answered = False
+                    elsewhere = self.reference.passages[other.ids[best]].doc_title
+        unsure = answered and len(hits) > 1 and (
+            hits[1].score >= hits[0].score - cfg.unsure_margin
+        )
+        return Result(question, hits, answered, unsure, elsewhere)

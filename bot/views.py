@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Coroutine
@@ -22,13 +23,19 @@ from bot.keys import (
     INFLIGHT,
     NONCES,
     QUERYLOG,
+    STATE,
 )
 from bot.logs import LOG_EXTRA, mask_openid
 from bot.metrics import METRICS
+from bot.state import wait_for_value
 from bot.wechat import Incoming, ProtocolError, read_message, render_reply, verify_request
 
 log = logging.getLogger(__name__)
 Logged = asyncio.Task | None  # the query-log insert of a question, giving its row id
+CLAIM_GRACE = 1.0  # seconds a message's claim outlasts the reply budget
+CLAIM_RECHECK = 0.25  # seconds a waiting retry polls for the reply before re-trying the claim
+LOG_WAIT = 1.0  # most seconds a reply waits for its log row (a healthy insert takes ~1 ms)
+REPLY_TTL = 60.0  # seconds a computed reply stays readable by retries (WeChat's come within 15)
 
 
 def _refuse(request: web.Request, exc: ProtocolError) -> web.Response:
@@ -83,8 +90,8 @@ async def drain(app: web.Application) -> None:
 
 
 async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, Logged, int]:
-    """The work done once per message: answer, and start logging it (the reply never waits for
-    the log, so a locked database cannot make WeChat time out)."""
+    """The work done once per message: answer, and start logging it (the reply waits for the
+    log at most LOG_WAIT, so a locked database cannot make WeChat time out)."""
     outcome = await app[CONVERSATION].respond(incoming.message)
     logged = None
     record = outcome.record
@@ -97,6 +104,31 @@ async def _compute(app: web.Application, incoming: Incoming) -> tuple[Outcome, L
     return outcome, logged, int(time.time())
 
 
+async def _compute_once(app: web.Application, incoming: Incoming,
+                        key: str) -> tuple[Outcome, Logged, int, bool]:
+    """Single flight across instances: the instance that claims ``key`` computes and publishes
+    the reply; a retry reaching another instance waits for it, and takes over if the claim
+    lapses unanswered (its owner died). The last item says whether this instance owns the
+    message (logs its delivery, sends it late)."""
+    state = app[STATE]
+    # The owner replies (or hands over to a late send) within the budget; after that its
+    # claim only matters if it died, and then a retry elsewhere should answer.
+    claim_ttl = app[CONFIG].wechat.reply_budget + CLAIM_GRACE
+    counted = False
+    while not await state.add("claim:" + key, "1", claim_ttl):
+        if not counted:
+            counted = True
+            app[METRICS].deduplicated_shared.inc()
+        found = await wait_for_value(state, "reply:" + key, CLAIM_RECHECK)
+        if found is not None:
+            shared = json.loads(found)
+            return Outcome(shared["reply"]), None, int(shared["created"]), False
+    outcome, logged, created = await _compute(app, incoming)
+    shared = json.dumps({"reply": outcome.reply, "created": created}, ensure_ascii=False)
+    background(app, state.set("reply:" + key, shared, REPLY_TTL))  # retries poll for it
+    return outcome, logged, created, True
+
+
 async def _mark(app: web.Application, logged: Logged, delivery: str, error: str = "") -> None:
     """Record how the reply went out, once the question's row exists."""
     if logged is not None:
@@ -105,8 +137,8 @@ async def _mark(app: web.Application, logged: Logged, delivery: str, error: str 
 
 async def _deliver_late(app: web.Application, job: asyncio.Task, openid: str) -> None:
     """The answer missed the reply budget: send it as a customer-service message."""
-    outcome, logged, _ = await job
-    if not outcome.reply:
+    outcome, logged, _, owner = await job
+    if not outcome.reply or not owner:
         return
     sender = app[CUSTOMER_SERVICE]
     if sender is None:
@@ -138,7 +170,7 @@ async def _receive(request: web.Request) -> web.Response:
         body = await _read_body(request, cfg.max_body_bytes, cfg.body_timeout)
         query = dict(request.query)
         verify_request(cfg.token, query, cfg.timestamp_window)
-        if not app[NONCES].check(query["timestamp"], query["nonce"], body):
+        if not await app[NONCES].check(query["timestamp"], query["nonce"], body):
             raise ProtocolError(403, "timestamp and nonce already used for another request")
         incoming = read_message(body, query, cfg.token, app[CRYPTO], cfg.mode)
     except ProtocolError as exc:
@@ -146,15 +178,23 @@ async def _receive(request: web.Request) -> web.Response:
     message = incoming.message
     request[LOG_EXTRA].update(msg_type=message.type, user=mask_openid(message.source or ""),
                               encrypted=incoming.encrypted)
-    job, first = app[INFLIGHT].get_or_start(
-        message_key(incoming.message), lambda: _compute(app, incoming)
-    )
+    key = message_key(incoming.message)
+    started = time.monotonic()
+    job, first = app[INFLIGHT].get_or_start(key, lambda: _compute_once(app, incoming, key))
     try:
-        outcome, logged, created = await asyncio.wait_for(asyncio.shield(job), cfg.reply_budget)
+        outcome, logged, created, owner = await asyncio.wait_for(asyncio.shield(job),
+                                                                 cfg.reply_budget)
     except TimeoutError:
         if first:
             background(app, _deliver_late(app, job, incoming.message.source))
         return web.Response(text="success")
+    first = first and owner
+    if logged is not None and first:
+        # The reply waits briefly for the question's row: a 200 then means the row is stored,
+        # even if this instance is killed right after. A slow or unreachable database delays
+        # the reply by at most LOG_WAIT (within the budget); the row is then written later.
+        left = min(cfg.reply_budget - (time.monotonic() - started), LOG_WAIT)
+        await asyncio.wait({logged}, timeout=max(left, 0))
     try:
         xml = render_reply(incoming, outcome.reply, app[CRYPTO], created)
     except Exception as exc:  # noqa: BLE001 - the question is logged already; record the failure

@@ -11,10 +11,15 @@ if [ "${1:-}" != "--test" ]; then
   exit 0
 fi
 "${pip[@]}" -e ".[test]"
-# The admin pages' browser test drives Debian's Chromium; a CJK font so Chinese is not boxes.
-# Only as root with apt (CI); elsewhere that test is skipped while /usr/bin/chromium is missing.
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
+# Debian packages the tests drive, installed only as root with apt (CI); elsewhere their tests
+# are skipped while the programs are missing. The admin pages' browser test: Chromium and a CJK
+# font so Chinese is not boxes. The multi-instance tests: real PostgreSQL and Redis servers
+# (the tests start throwaway ones on free ports; the packages' own services are not used).
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver fonts-wqy-microhei)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    chromium chromium-driver fonts-wqy-microhei >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

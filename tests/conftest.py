@@ -41,6 +41,8 @@ def make_config(tmp_path: Path, folder: Path, model: str, **sections: dict) -> C
         index=dataclasses.replace(cfg.index, dir=tmp_path / "index"),
         model=dataclasses.replace(cfg.model, name=model),
         querylog=dataclasses.replace(cfg.querylog, path=tmp_path / "querylog.sqlite3"),
+        # The reference laws take a minute to index; tests that need them ask for them.
+        retrieval=dataclasses.replace(cfg.retrieval, reference=None),
     )
     for name, values in sections.items():
         cfg = dataclasses.replace(cfg, **{name: dataclasses.replace(getattr(cfg, name), **values)})
@@ -71,3 +73,6 @@ def real_embedder(model_path: str):  # noqa: ANN201
 @pytest.fixture
 def real_config(tmp_path: Path, knowledge_dir: Path, model_path: str) -> Config:
     return make_config(tmp_path, knowledge_dir, model_path)
+
+
+from tests.servers import postgres, redis_server  # noqa: E402,F401 - shared server fixtures

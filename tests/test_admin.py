@@ -20,7 +20,7 @@ from bot.admin_stats import group_id, percentile, question_key
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ADMIN_AUTH, QUERYLOG
-from bot.querylog import QueryLog, QueryRecord, hash_openid
+from bot.store import QueryRecord, QueryStore, SQLiteStore, hash_openid
 from bot.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
@@ -32,11 +32,15 @@ SOURCE = "云工通〔2023〕7号 云南省总工会关于学习宣传贯彻习�
 TITLE = "云南省总工会关于学习宣传贯彻习近平总书记重要指示精神的通知"
 
 
-@pytest.fixture
-def config(tmp_path: Path, knowledge_dir: Path) -> Config:
+@pytest.fixture(params=["sqlite", "postgres"])
+def config(request: pytest.FixtureRequest, tmp_path: Path, knowledge_dir: Path) -> Config:
+    """Every admin feature is checked on both query stores (a real PostgreSQL server)."""
+    querylog = {"url": request.getfixturevalue("postgres").database()} \
+        if request.param == "postgres" else {}
     # The test client is a local nginx: its forwarded headers are believed only when listed.
     return make_config(tmp_path, knowledge_dir, "hashing", wechat=WECHAT,
-                       admin={"token": TOKEN}, server={"trusted_proxies": ["127.0.0.1/32"]})
+                       admin={"token": TOKEN}, server={"trusted_proxies": ["127.0.0.1/32"]},
+                       querylog=querylog)
 
 
 @pytest.fixture
@@ -69,7 +73,7 @@ def record(question: str, when: datetime, answered: bool = False, user: str = "o
                        delivery="passive")
 
 
-def querylog(client: TestClient) -> QueryLog:
+def querylog(client: TestClient) -> QueryStore:
     return client.server.app[QUERYLOG]
 
 
@@ -141,20 +145,20 @@ async def test_wrong_tokens_are_slowed_down(client: TestClient) -> None:
     now[0] += 1.1
     assert (await client.post("/admin/login", data={"token": "guess2"})).status == 401
     now[0] += 1.1
-    assert guard.wait("127.0.0.1") > 0  # the second failure doubled the wait
+    assert await guard.wait("127.0.0.1") > 0  # the second failure doubled the wait
     now[0] += 1.0
     resp = await client.post("/admin/login", data={"token": TOKEN}, allow_redirects=False)
     assert resp.status == 303
-    assert guard.wait("127.0.0.1") == 0  # success resets the count
+    assert await guard.wait("127.0.0.1") == 0  # success resets the count
 
 
-def test_login_guard_backoff_is_capped_and_bounded() -> None:
+async def test_login_guard_backoff_is_capped_and_bounded() -> None:
     now = [0.0]
     guard = LoginGuard(base=1, cap=8, max_clients=3, clock=lambda: now[0])
-    assert [guard.failed("a") for _ in range(6)] == [1, 2, 4, 8, 8, 8]
+    assert [await guard.failed("a") for _ in range(6)] == [1, 2, 4, 8, 8, 8]
     for client in "bcd":
-        guard.failed(client)
-    assert guard.wait("a") == 0 and guard.wait("d") == 1  # the oldest client was dropped
+        await guard.failed(client)
+    assert await guard.wait("a") == 0 and await guard.wait("d") == 1  # the oldest was dropped
 
 
 async def test_bearer_token_for_scripts(client: TestClient) -> None:
@@ -173,19 +177,19 @@ async def test_bearer_token_for_scripts(client: TestClient) -> None:
 async def test_forged_expired_and_logged_out_sessions_are_refused(client: TestClient) -> None:
     auth: AdminAuth = client.server.app[ADMIN_AUTH]
     good = auth.new_session()
-    assert auth.session(good) is not None
+    assert await auth.session(good) is not None
     sid, expires, sig = good.split(".")
     for bad in (f"{sid}.{int(expires) + 999}.{sig}", f"x{sid}.{expires}.{sig}", "", "a.b.c",
                 f"{sid}.{expires}.{'0' * 64}", "é.1.é"):
-        assert auth.session(bad) is None, bad
-    assert AdminAuth(TOKEN, 60).session(good) is None  # another process (or token): new key
+        assert await auth.session(bad) is None, bad
+    assert await AdminAuth(TOKEN, 60).session(good) is None  # another secret or token
     now = [0.0]
     short = AdminAuth(TOKEN, 60, clock=lambda: now[0])
     issued = short.new_session()
     now[0] = 59.0
-    assert short.session(issued) is not None
+    assert await short.session(issued) is not None
     now[0] = 61.0
-    assert short.session(issued) is None  # expired
+    assert await short.session(issued) is None  # expired
 
     await login(client)
     page = await client.get("/admin")
@@ -249,12 +253,12 @@ async def test_questions_from_the_webhook_appear_escaped(client: TestClient,
 async def test_filters_dates_in_beijing_time_search_doc_and_pages(client: TestClient) -> None:
     log = querylog(client)
     base = datetime(2024, 5, 1, 15, 30, tzinfo=UTC)  # 23:30 in Beijing, still 1 May
-    log.add_sync(record("五月一日的问题", base, answered=True))
-    log.add_sync(record("五月二日的问题", base + timedelta(hours=1)))  # 00:30 on 2 May
-    log.add_sync(record("100%_确定吗", base + timedelta(hours=2), answered=True,
+    await log.add(record("五月一日的问题", base, answered=True))
+    await log.add(record("五月二日的问题", base + timedelta(hours=1)))  # 00:30 on 2 May
+    await log.add(record("100%_确定吗", base + timedelta(hours=2), answered=True,
                         doc="另一份通知", source="other.txt"))
     for i in range(55):
-        log.add_sync(record(f"批量问题{i}", base + timedelta(days=3, minutes=i), answered=i % 2))
+        await log.add(record(f"批量问题{i}", base + timedelta(days=3, minutes=i), answered=i % 2))
     await login(client)
 
     async def api(**params: str) -> dict:
@@ -293,9 +297,9 @@ async def test_filters_dates_in_beijing_time_search_doc_and_pages(client: TestCl
 async def test_csv_export_of_the_current_filter(client: TestClient) -> None:
     log = querylog(client)
     when = datetime(2024, 6, 1, 2, 0, tzinfo=UTC)
-    log.add_sync(record("退休职工怎么办理会员证？", when, user="oSecretOpenid0000abc"))
-    log.add_sync(record('=HYPERLINK("http://evil","点我")', when, answered=True))
-    log.add_sync(record("已回答的问题", when, answered=True))
+    await log.add(record("退休职工怎么办理会员证？", when, user="oSecretOpenid0000abc"))
+    await log.add(record('=HYPERLINK("http://evil","点我")', when, answered=True))
+    await log.add(record("已回答的问题", when, answered=True))
     await login(client)
     resp = await client.get("/admin/export.csv", params={"answered": "false"})
     assert resp.status == 200 and resp.content_type == "text/csv"
@@ -319,10 +323,10 @@ async def test_unanswered_groups_near_identical_questions_and_review(client: Tes
     now = datetime.now(UTC)
     for i, text in enumerate(["工会会费怎么交？", "工会会费怎么交吗", " 工会会费 怎么交 ",
                               "请问工会会费怎么交", "ＡＢＣ工会会费怎么交"]):
-        log.add_sync(record(text, now - timedelta(minutes=10 - i), user=f"oUser{i % 2}xxxxxxx"))
-    log.add_sync(record("食堂几点开饭", now - timedelta(minutes=1)))
-    log.add_sync(record("2", now, latency=None, msg_type="followup"))  # not a topic
-    log.add_sync(record("已回答", now, answered=True))
+        await log.add(record(text, now - timedelta(minutes=10 - i), user=f"oUser{i % 2}xxxxxxx"))
+    await log.add(record("食堂几点开饭", now - timedelta(minutes=1)))
+    await log.add(record("2", now, latency=None, msg_type="followup"))  # not a topic
+    await log.add(record("已回答", now, answered=True))
     await login(client)
 
     data = await (await client.get("/admin/api/unanswered")).json()
@@ -367,9 +371,9 @@ async def test_stats_page_and_api(client: TestClient) -> None:
     log = querylog(client)
     today = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)  # 09:00 BJT
     for i, latency in enumerate([10.0, 20.0, 30.0, 40.0]):
-        log.add_sync(record(f"问题{i}", today - timedelta(days=1), answered=i < 3, latency=latency,
+        await log.add(record(f"问题{i}", today - timedelta(days=1), answered=i < 3, latency=latency,
                             citation=f"《通知》{'一' if i < 2 else '二'}"))
-    log.add_sync(record("很久以前", today - timedelta(days=400), answered=True))
+    await log.add(record("很久以前", today - timedelta(days=400), answered=True))
     await login(client)
     stats = await (await client.get("/admin/api/stats")).json()
     assert stats["total"] == 4 and stats["answered"] == 3 and stats["answer_rate"] == 0.75
@@ -405,7 +409,7 @@ async def test_openids_can_be_stored_as_salted_hashes(aiohttp_client, tmp_path: 
 
 
 async def test_retention_deletes_old_rows(tmp_path: Path) -> None:
-    log = QueryLog(tmp_path / "q.sqlite3")
+    log = SQLiteStore(tmp_path / "q.sqlite3")
     now = datetime(2024, 6, 30, tzinfo=UTC)
     log.add_sync(record("旧", now - timedelta(days=31)))
     log.add_sync(record("新", now - timedelta(days=29)))
@@ -424,7 +428,7 @@ async def test_retention_task_runs_at_start_and_periodically(
     monkeypatch.setattr(admin_upkeep, "RETENTION_INTERVAL", 0.05)
     old = datetime.now(UTC) - timedelta(days=8)
     path = tmp_path / "querylog.sqlite3"
-    seed = QueryLog(path)
+    seed = SQLiteStore(path)
     seed.add_sync(record("开始前的旧问题", old))
     seed.close()
     cfg = make_config(tmp_path, knowledge_dir, "hashing", querylog={"retention_days": 7})

@@ -103,13 +103,13 @@ async def test_locked_query_log_never_delays_or_loses_silently(aiohttp_client,  
     client = await aiohttp_client(create_app(cfg))
     querylog = client.app[QUERYLOG]
     held = threading.Event()  # the log's writer is stuck until the test lets it go on
-    insert = querylog._insert
+    insert = querylog._write_now
 
-    def stuck_insert(record):  # noqa: ANN001, ANN202
+    def stuck_insert(sql, params):  # noqa: ANN001, ANN202
         held.wait(30)
-        return insert(record)
+        return insert(sql, params)
 
-    querylog._insert = stuck_insert  # type: ignore[method-assign]
+    querylog._write_now = stuck_insert  # type: ignore[method-assign]
     locker = sqlite3.connect(cfg.querylog.path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")  # e.g. a backup or a stuck admin tool
     try:

@@ -81,3 +81,73 @@ def test_corrupt_or_foreign_index_is_rebuilt(hashing_config: Config) -> None:
         load_index(idir, emb.name)
     index, report = open_or_build(hashing_config.knowledge.dir, idir, emb)
     assert report.embedded == 16 and len(load_index(idir, emb.name).passages) == 16
+
+
+def test_several_writers_never_delete_the_version_in_use(hashing_config: Config) -> None:
+    """Instances' watchers and `bot index` share one folder: CURRENT always names a whole
+    version, loads never fail, and no writer deletes another's version in progress."""
+    import threading
+
+    emb = HashingEmbedder()
+    index, _ = build_index(hashing_config.knowledge.dir, emb)
+    target = hashing_config.index.dir
+    save_index(index, target)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for _ in range(15):
+                save_index(index, target)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                assert len(load_index(target, emb.name).passages) == len(index.passages)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+                return
+
+    writers = [threading.Thread(target=write) for _ in range(3)]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join()
+    done.set()
+    reader.join()
+    assert not errors, errors[:3]
+    assert [p.name for p in target.glob("v-*")] == [(target / "CURRENT").read_text()]
+    assert not list(target.glob("tmp-*"))
+
+
+def test_keyword_tokens_are_cached_by_content_hash(hashing_config: Config,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start or a one-file change does not re-tokenise unchanged passages (jieba is slow)."""
+    import bot.keyword as keyword
+
+    tokenised: list[str] = []
+    original = keyword.jieba.lcut_for_search
+
+    def counting(text: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        tokenised.append(text)
+        return original(text, *args, **kwargs)
+
+    folder, index_dir, emb = hashing_config.knowledge.dir, hashing_config.index.dir, \
+        HashingEmbedder()
+    built, _ = open_or_build(folder, index_dir, emb)
+    monkeypatch.setattr(keyword.jieba, "lcut_for_search", counting)
+    loaded = load_index(index_dir, emb.name)
+    assert tokenised == []  # loading reuses the saved tokens
+    assert loaded.keyword.tokens == built.keyword.tokens
+    assert (loaded.keyword.score("工会维权")[0] == built.keyword.score("工会维权")[0]).all()
+    tokenised.clear()
+    (folder / "新通知.txt").write_text("关于开展职工疗休养活动的通知\n\n一、活动安排\n"
+                                       "请各单位认真组织报名。\n", encoding="utf-8")
+    changed, report = build_index(folder, emb, loaded)
+    assert report.added == ["新通知.txt"]
+    new = {p.keyword_text for p in changed.passages if p.source == "新通知.txt"}
+    assert tokenised and set(tokenised) <= new  # only the new file's passages were tokenised

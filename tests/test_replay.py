@@ -82,19 +82,19 @@ async def test_signed_query_cannot_carry_another_body(aiohttp_client, tmp_path: 
     assert "bot_replays_refused_total 1.0" in metrics
 
 
-def test_nonce_cache_forgets_after_the_window_and_stays_bounded() -> None:
+async def test_nonce_cache_forgets_after_the_window_and_stays_bounded() -> None:
     now = [10_000.0]
     cache = NonceCache(window=300, retry_seconds=30, max_entries=100, clock=lambda: now[0])
     stamp = str(int(now[0]))
-    assert cache.check(stamp, "1", b"a")
-    assert cache.check(stamp, "1", b"a")  # the same request again: a retry
-    assert not cache.check(stamp, "1", b"b")
+    assert await cache.check(stamp, "1", b"a")
+    assert await cache.check(stamp, "1", b"a")  # the same request again: a retry
+    assert not await cache.check(stamp, "1", b"b")
     now[0] += 31
-    assert not cache.check(stamp, "1", b"a")  # too late for a retry: a replay
+    assert not await cache.check(stamp, "1", b"a")  # too late for a retry: a replay
     now[0] += 300
-    assert cache.check(stamp, "1", b"b")  # the timestamp is out of the window by now anyway
+    assert await cache.check(stamp, "1", b"b")  # the timestamp is out of the window by now anyway
     for n in range(1000):
-        cache.check(str(int(now[0])), str(n), b"x")
+        await cache.check(str(int(now[0])), str(n), b"x")
     assert len(cache) <= 100 and cache.evicted > 0 and cache.refused == 2
 
 

@@ -1,0 +1,33 @@
+"""Reference laws: what the bot knows is *elsewhere*, so off-topic questions are refused.
+
+A question about a trademark or a land dispute still finds a labour article that shares a few
+words with it. Comparing the best passage of the folder with the best article of laws the
+folder does not hold makes "not found" independent of the folder's size: the question is
+answered only when the folder is where it belongs. Laws the folder holds are left out.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.config import Config
+from bot.embed import Embedder
+from bot.index import Index, open_or_build
+from bot.knowledge import KnowledgeError
+
+log = logging.getLogger(__name__)
+
+
+def open_reference(cfg: Config, embedder: Embedder) -> Index | None:
+    """The reference index (built once, cached under the index folder), or None if off."""
+    folder = cfg.retrieval.reference
+    if folder is None:
+        return None
+    try:
+        index, report = open_or_build(folder, cfg.index.dir / "reference", embedder)
+    except (KnowledgeError, OSError) as exc:
+        log.warning("reference: %s; off-topic questions are judged by score alone", exc)
+        return None
+    if report.embedded:
+        log.info("reference: %s", report.summary())
+    return index

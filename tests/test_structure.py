@@ -1,0 +1,83 @@
+"""Ranking with the documents' structure and the off-topic gate, with the real model."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.config import SHIPPED_REFERENCE
+from bot.index import open_or_build
+from bot.reference import open_reference
+from bot.retrieve import Retriever
+from tests.conftest import KNOWLEDGE, ROOT, make_config
+
+NOTICES = ROOT / "bench" / "notices"
+LABOUR_LAW = next(SHIPPED_REFERENCE.glob("劳动合同法(*.md"))
+TRADEMARK_LAW = next(SHIPPED_REFERENCE.glob("*商标法*.md"))
+
+
+@pytest.fixture(scope="module")
+def reference_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small reference: two laws (the shipped 28 take a minute to index)."""
+    folder = tmp_path_factory.mktemp("reference")
+    for law in (LABOUR_LAW, TRADEMARK_LAW):
+        shutil.copy(law, folder)
+    return folder
+
+
+def retriever_for(folder: Path, work: Path, model_path: str, embedder,  # noqa: ANN001
+                  reference: Path | None = None) -> Retriever:
+    cfg = make_config(work, folder, model_path)
+    cfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval,
+                                                                 reference=reference))
+    index, _ = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder)
+    return Retriever(index, embedder, cfg.retrieval, open_reference(cfg, embedder))
+
+
+@pytest.fixture(scope="module")
+def notices(tmp_path_factory: pytest.TempPathFactory, model_path: str,
+            real_embedder, reference_dir: Path) -> Retriever:  # noqa: ANN001
+    """The seed notice and two notices with overlapping topics, and a reference."""
+    work = tmp_path_factory.mktemp("notices")
+    shutil.copytree(KNOWLEDGE, work / "knowledge")
+    for notice in NOTICES.glob("*.txt"):
+        shutil.copy(notice, work / "knowledge")
+    return retriever_for(work / "knowledge", work, model_path, real_embedder, reference_dir)
+
+
+def test_topic_matches_the_document_intent_matches_the_section(notices: Retriever) -> None:
+    # 职工疗休养活动 is all over the notice (its opening most of all); 报名 only in 三、报名方式.
+    result = notices.search("职工疗休养活动怎么报名")
+    assert result.answered and result.best is not None
+    best = result.best.passage
+    assert "疗休养" in best.doc_title and best.path[0] == "三", best.citation
+    assert best.section_titles[0] == "报名方式"
+
+
+def test_seed_answers_stay_with_overlapping_notices(notices: Retriever) -> None:
+    result = notices.search("我是送外卖的，工会能帮我维权吗？")
+    assert result.answered and result.best is not None
+    assert "新就业形态劳动者" in result.best.passage.text
+
+
+def test_question_about_a_reference_law_is_refused(notices: Retriever) -> None:
+    result = notices.search("别人抢先注册了我们公司的商标，我们该怎么办？")
+    assert not result.answered
+    assert result.elsewhere in ("中华人民共和国商标法", "中华人民共和国劳动合同法")
+    assert result.elsewhere == "中华人民共和国商标法"
+
+
+def test_reference_laws_the_folder_holds_are_answered(tmp_path: Path, model_path: str,
+                                                      real_embedder,  # noqa: ANN001
+                                                      reference_dir: Path) -> None:
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    shutil.copy(LABOUR_LAW, folder)
+    retriever = retriever_for(folder, tmp_path, model_path, real_embedder, reference_dir)
+    held = retriever.search("劳动者提前多少天书面通知用人单位可以解除劳动合同？")
+    assert held.answered and held.best is not None
+    assert held.best.passage.citation == "《中华人民共和国劳动合同法》第三十七条"
+    assert not retriever.search("别人抢先注册了我们公司的商标，我们该怎么办？").answered

@@ -63,9 +63,16 @@ class ModelConfig:
     )
     query_prompt: str = _setting("query: ", "Prefix added to questions before encoding.")
     passage_prompt: str = _setting("passage: ", "Prefix added to passages before encoding.")
+    backend: str = _setting(
+        "onnx", "How the model runs: onnx (ONNX Runtime, exported once by `bot convert-model`; "
+        "same embeddings as torch, about 2.5x faster) or torch (sentence-transformers on "
+        "PyTorch, for models the ONNX backend cannot run).", choices=("onnx", "torch"),
+    )
+    threads: int = _setting(0, "Threads ONNX Runtime uses for one model call (0: one per CPU).")
     quantize: bool = _setting(
-        False, "Run the model's linear layers in int8 (about 2x faster on CPU; embeddings move "
-        "slightly, so the index is rebuilt when this changes)."
+        False, "Run the model in int8 (ONNX Runtime's or torch's dynamic quantization; about 2x "
+        "faster on CPU). Embeddings move, so the index is rebuilt when this changes, and "
+        "out-of-scope questions score higher: see the int8 calibration in BENCHMARKS.md."
     )
     batch_size: int = _setting(32, "Passages encoded per batch when building the index.")
     query_batch: int = _setting(32, "Most questions encoded together in one model call.")

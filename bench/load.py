@@ -1,10 +1,12 @@
 """Latency and throughput of `bot serve` under load, against bare retrieval in the same run.
 
-    python bench/load.py [--requests 400] [--levels 1,4,16,64]
+    python bench/load.py [--requests 400] [--levels 1,4,16,64] [--backend onnx] [--quantize]
+                         [--baseline torch]
 
-Starts `bot serve` (default model, shipped knowledge/) and drives it from this separate process
-with signed, encrypted WeChat POSTs, each with its own MsgId, at each concurrency level. Then
-times the bare path in-process (question encode + search, no HTTP) and prints the ratios.
+Times the bare path in-process (question encode + search, no HTTP), then starts `bot serve`
+(default model, shipped knowledge/, index already built) and drives it from this separate
+process with signed, encrypted WeChat POSTs, each with its own MsgId, at each concurrency level.
+Then the same for the baseline backend (torch), and prints the ratios of the two.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -55,7 +58,7 @@ async def drive(base: str, clients: int, total: int, qs: list[str]) -> dict:
             "errors": errors}
 
 
-def bare(qs: list[str], rounds: int, quantize: bool) -> list[float]:
+def bare(qs: list[str], rounds: int, model: dict) -> list[float]:
     """Encode + search in-process, one question at a time (what one request costs at least)."""
     import dataclasses
 
@@ -63,7 +66,7 @@ def bare(qs: list[str], rounds: int, quantize: bool) -> list[float]:
     from bot.engine import Engine
 
     cfg = load_config(ROOT / "config.toml")
-    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, quantize=quantize))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model))
     engine, _ = Engine.open(cfg)
     for q in qs[:5]:
         engine.search(q)  # warm up
@@ -75,33 +78,68 @@ def bare(qs: list[str], rounds: int, quantize: bool) -> list[float]:
     return times
 
 
+def run_server(model: dict, levels: list[int], requests: int, qs: list[str]) -> list[dict]:
+    """Start `bot serve` with these [model] settings and drive it at each concurrency level."""
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = "".join(f"{k} = {json.dumps(v)}\n" for k, v in model.items())
+        config = (f'[knowledge]\ndir = "{ROOT / "knowledge"}"\nwatch = false\n'
+                  f'[index]\ndir = "{Path(tmp) / "index"}"\n'
+                  f'[model]\ncache_dir = "{ROOT / "models"}"\n{settings}'
+                  f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n[log]\nlevel = "WARNING"\n')
+        # A first start builds the index; the second is the one measured (index on disk).
+        with serve(config, Path(tmp), ENV):
+            pass
+        with serve(config, Path(tmp), ENV) as (base, pid, ready):
+            print(f"bot serve ({model}) ready in {ready:.2f} s; RSS {rss_mb(pid):.0f} MB")
+            asyncio.run(drive(base, 4, 40, qs))  # warm up
+            results = [asyncio.run(drive(base, level, requests, qs)) for level in levels]
+            print(f"RSS after load {rss_mb(pid):.0f} MB")
+    for r in results:
+        r["ready"] = ready
+    return results
+
+
+def table(results: list[dict], bare_p50: float) -> None:
+    print(f"{'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+          f"{'errors':>6} {'p50/bare':>8}")
+    for r in results:
+        print(f"{r['clients']:>7} {r['req_s']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
+              f"{r['p99']:>8.1f} {r['errors']:>6} {r['p50'] / bare_p50:>8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--levels", default="1,4,16,64")
+    parser.add_argument("--backend", default="onnx", help="[model] backend of the measured run")
     parser.add_argument("--quantize", action="store_true", help="[model] quantize = true")
+    parser.add_argument("--baseline", default="torch",
+                        help="[model] backend of a second server measured in the same run "
+                             "for the throughput ratio ('' for none)")  # fmt: skip
     args = parser.parse_args()
     qs = questions()
-    bare_ms = bare(qs, 3, args.quantize)
+    levels = [int(x) for x in args.levels.split(",")]
+    model = {"backend": args.backend, "quantize": args.quantize}
+    bare_ms = bare(qs, 3, model)
     bare_p50 = percentile(bare_ms, 50)
-    print(f"bare retrieval (encode + search, in-process): p50 {bare_p50:.1f} ms, "
+    print(f"bare retrieval (encode + search, in-process, {model}): p50 {bare_p50:.1f} ms, "
           f"p99 {percentile(bare_ms, 99):.1f} ms over {len(bare_ms)} questions")
-    with tempfile.TemporaryDirectory() as tmp:
-        config = (f'[knowledge]\ndir = "{ROOT / "knowledge"}"\nwatch = false\n'
-                  f'[index]\ndir = "{Path(tmp) / "index"}"\n'
-                  f'[model]\ncache_dir = "{ROOT / "models"}"\n'
-                  f'quantize = {str(args.quantize).lower()}\n'
-                  f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n[log]\nlevel = "WARNING"\n')
-        with serve(config, Path(tmp), ENV) as (base, pid, ready):
-            print(f"bot serve ready in {ready:.1f} s; RSS {rss_mb(pid):.0f} MB")
-            asyncio.run(drive(base, 4, 40, qs))  # warm up
-            print(f"{'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-                  f"{'errors':>6} {'p50/bare':>8}")
-            for level in (int(x) for x in args.levels.split(",")):
-                r = asyncio.run(drive(base, level, args.requests, qs))
-                print(f"{r['clients']:>7} {r['req_s']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
-                      f"{r['p99']:>8.1f} {r['errors']:>6} {r['p50'] / bare_p50:>8.2f}")
-            print(f"RSS after load {rss_mb(pid):.0f} MB")
+    results = run_server(model, levels, args.requests, qs)
+    table(results, bare_p50)
+    if not args.baseline:
+        return
+    base_model = {"backend": args.baseline, "quantize": False}
+    base_ms = bare(qs, 3, base_model)
+    base_p50 = percentile(base_ms, 50)
+    print(f"\nbaseline bare retrieval ({base_model}): p50 {base_p50:.1f} ms")
+    baseline = run_server(base_model, levels, args.requests, qs)
+    table(baseline, base_p50)
+    print(f"\n{'clients':>7} {'req/s ratio':>11} {'p50 ratio':>9} {'p99 ratio':>9}   "
+          f"({model['backend']} / {args.baseline})")
+    for r, b in zip(results, baseline, strict=True):
+        print(f"{r['clients']:>7} {r['req_s'] / b['req_s']:>11.2f} {r['p50'] / b['p50']:>9.2f} "
+              f"{r['p99'] / b['p99']:>9.2f}")
+    print(f"start-up: {results[0]['ready']:.2f} s vs {baseline[0]['ready']:.2f} s")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ def load_adapter(path: Path | None, model: str, dim: int) -> QueryAdapter | None
         log.warning("adapter: cannot read %s (%s); questions are not adapted", path, exc)
         return None
     if matrix.shape != (dim, dim) or Path(trained_for).name != Path(model).name.split(":")[-1]:
-        log.warning("adapter: %s was trained for %s, not %s; questions are not adapted",
-                    path, trained_for, model)
+        # Expected whenever another model is configured: nothing to warn about.
+        log.info("adapter: %s was trained for %s, not %s; questions are not adapted",
+                 path, trained_for, model)
         return None
     return QueryAdapter(matrix, trained_for)

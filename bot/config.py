@@ -63,9 +63,16 @@ class ModelConfig:
     )
     query_prompt: str = _setting("query: ", "Prefix added to questions before encoding.")
     passage_prompt: str = _setting("passage: ", "Prefix added to passages before encoding.")
+    backend: str = _setting(
+        "onnx", "How the model runs: onnx (ONNX Runtime, exported once by `bot convert-model`; "
+        "same embeddings as torch, about 2.5x faster) or torch (sentence-transformers on "
+        "PyTorch, for models the ONNX backend cannot run).", choices=("onnx", "torch"),
+    )
+    threads: int = _setting(0, "Threads ONNX Runtime uses for one model call (0: one per CPU).")
     quantize: bool = _setting(
-        False, "Run the model's linear layers in int8 (about 2x faster on CPU; embeddings move "
-        "slightly, so the index is rebuilt when this changes)."
+        False, "Run the model in int8 (ONNX Runtime's or torch's dynamic quantization; about 2x "
+        "faster on CPU). Embeddings move, so the index is rebuilt when this changes, and "
+        "out-of-scope questions score higher: see the int8 calibration in BENCHMARKS.md."
     )
     batch_size: int = _setting(32, "Passages encoded per batch when building the index.")
     query_batch: int = _setting(32, "Most questions encoded together in one model call.")
@@ -82,10 +89,10 @@ class RetrievalConfig:
     keyword_weight: float = _setting(0.5, "Weight of the keyword (BM25) score in the fusion.")
     dense_weight: float = _setting(0.5, "Weight of the dense (embedding) score in the fusion.")
     min_score: float = _setting(
-        0.40, "Fused score below which the bot answers 'not found' instead of guessing."
+        0.35, "Fused score below which the bot answers 'not found' instead of guessing."
     )
     min_keyword: float = _setting(
-        0.15, "Share of the question's keywords the best passage must contain to be an answer "
+        0.05, "Share of the question's keywords the best passage must contain to be an answer "
         "(stops 工会-flavoured questions the notices do not cover from getting a stray passage)."
     )
     related_min_score: float = _setting(
@@ -106,9 +113,17 @@ class RetrievalConfig:
         0.02, "How much better (fused score) a reference law must match than the best passage "
         "of the folder for the question to count as off-topic."
     )
+    reference_ceiling: float = _setting(
+        0.55, "A folder passage scoring at least this is answered even when a reference law "
+        "matches better: the folder does speak to the question."
+    )
     unsure_margin: float = _setting(
         0.03, "When the second hit is within this fused score of the best, the bot offers the "
         "top candidates (reply 1/2/3) instead of guessing."
+    )
+    adapter_weight: float = _setting(
+        0.2, "How much the adapted question's cosine (rescaled over the candidates) adds to the "
+        "fused score when ordering the hits; the gate reads the fused score alone."
     )
     adapter: Path | None = _setting(
         SHIPPED_ADAPTER, "Linear map applied to question embeddings, trained on real layperson "

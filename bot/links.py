@@ -29,13 +29,14 @@ Status = Literal["ok", "changed", "missing"]
 # A linked question's score for a new question: 0.65 x how close the two questions are (0.5
 # rescaled cosine of their plain embeddings + 0.5 weighted term overlap) + 0.35 x how well the
 # linked passage itself fits the new question (the retriever's fused score). The link's passage
-# goes first when that score is at least LINK_MIN and at least LINK_LEAD above the retriever's
-# own best score, so a question the passages answer well keeps its answer. Calibrated on
+# goes first when that score is at least LINK_MIN and at least the retriever's own best score
+# plus LINK_LEAD (negative: not more than 0.20 below it), so a question the passages answer
+# well keeps its answer. Calibrated on
 # tests/data/links_eval.json (BENCHMARKS.md: "Linked questions").
-DENSE_FLOOR, DENSE_CEIL = 0.88, 0.94
+DENSE_FLOOR, DENSE_CEIL = 0.86, 0.96
 QUESTION_WEIGHT = 0.65
-LINK_MIN = 0.25
-LINK_LEAD = 0.10
+LINK_MIN = 0.40
+LINK_LEAD = -0.20
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,11 @@ class LinkIndex:
     """The live links of one Index: their question vectors and a small inverted term index."""
 
     def __init__(self, index: Index, links: Sequence[tuple[Link, Passage]], vectors: np.ndarray,
-                 query_text: Callable[[str], str], unadapt: np.ndarray | None = None) -> None:
-        """``vectors`` are the linked questions' plain embeddings; ``unadapt`` (the inverse of
-        the retriever's question adapter) turns an adapted question vector back into one, so
-        questions are compared with questions in the model's own space."""
+                 query_text: Callable[[str], str]) -> None:
+        """``vectors`` are the linked questions' plain embeddings: questions are compared with
+        questions in the model's own space (the retriever hands over the plain question
+        vector; its adapter only re-orders passages)."""
         self.index = index
-        self.unadapt = unadapt
         self.links = [link for link, _ in links]
         self.passages = [p for _, p in links]
         self.vectors = vectors
@@ -127,15 +127,9 @@ class LinkIndex:
     def terms(self, text: str) -> dict[str, float]:
         return {t: self.weight(t) for t in Counter(tokenize(text))}
 
-    def plain(self, vector: np.ndarray) -> np.ndarray:
-        if self.unadapt is None:
-            return vector
-        back = vector @ self.unadapt
-        return back / max(float(np.linalg.norm(back)), 1e-12)
-
     def closeness(self, vector: np.ndarray, text: str) -> np.ndarray:
         """How close the question is to each linked question: 0.5 cosine + 0.5 term overlap."""
-        cosine = self.vectors @ self.plain(vector)
+        cosine = self.vectors @ vector
         dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
         overlap = np.zeros(len(self.links), dtype=np.float32)
         terms = self.terms(text)
@@ -191,8 +185,6 @@ class Links:
         self.embedder = embedder
         self.links: list[Link] = []
         self._vectors: dict[str, np.ndarray] = {}  # query text -> unit vector
-        self._inverse_key: tuple | None = None
-        self._inverse_of = np.zeros((0, 0), dtype=np.float32)
         self._lock = threading.Lock()
 
     def set(self, links: list[Link]) -> None:
@@ -201,7 +193,7 @@ class Links:
 
     def index_for(self, retriever: Retriever) -> LinkIndex:
         """The LinkIndex of ``retriever``'s index: embeds only questions not embedded before, as
-        the model embeds them (the adapter is undone on the question instead). Off the loop."""
+        the model embeds them (plain, like the vector search_vector hands over). Off the loop."""
         index, query_text = retriever.index, retriever.query_text
         with self._lock:
             live = []
@@ -216,14 +208,4 @@ class Links:
                 self._vectors.update(zip(missing, encoded, strict=True))
             vectors = (np.stack([self._vectors[t] for t in texts]).astype(np.float32) if texts
                        else np.zeros((0, index.dim or self.embedder.dim), dtype=np.float32))
-        adapter = retriever.adapter
-        unadapt = self._inverse(adapter.matrix) if adapter is not None else None
-        return LinkIndex(index, live, vectors, query_text, unadapt)
-
-    def _inverse(self, matrix: np.ndarray) -> np.ndarray:
-        """The adapter's inverse, computed once per adapter matrix."""
-        key = (matrix.shape, hash(matrix.tobytes()))
-        if self._inverse_key != key:
-            self._inverse_of = np.linalg.pinv(matrix.astype(np.float64)).astype(np.float32)
-            self._inverse_key = key
-        return self._inverse_of
+        return LinkIndex(index, live, vectors, query_text)

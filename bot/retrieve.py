@@ -51,32 +51,36 @@ class Scored:
     """Both signals and their fusion for a set of candidate passages of one index."""
 
     ids: np.ndarray
-    fused: np.ndarray
+    fused: np.ndarray  # on the absolute scale the gate reads
+    rank: np.ndarray  # what orders the hits: fused, lifted by the adapted question's cosine
     cosine: np.ndarray
-    dense: np.ndarray
     keyword: np.ndarray
     bm25: np.ndarray
 
     def order(self) -> np.ndarray:
         # Ties (common for keyword coverage) are broken by BM25, then by cosine.
-        return np.lexsort((-self.cosine, -self.bm25, -np.round(self.fused, 6)))
+        return np.lexsort((-self.cosine, -self.bm25, -np.round(self.rank, 6)))
 
 
 def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
-          mode: Mode = "fused", allowed: np.ndarray | None = None) -> Scored:
+          mode: Mode = "fused", allowed: np.ndarray | None = None,
+          adapted: np.ndarray | None = None) -> Scored:
     """Candidates of ``index`` from both signals, each mapped to 0..1 and fused.
 
     ``allowed`` (a boolean mask over the passages) leaves some passages out, e.g. reference
-    laws the folder itself holds.
+    laws the folder itself holds. ``adapted`` is the question vector after the adapter: it
+    brings its own candidates and re-orders them (its cosines live on another scale, so they
+    move the ranking, never the absolute score the gate reads).
     """
     k = min(cfg.candidates, len(index.passages))
     bm25, coverage = index.keyword.score(text)
     if allowed is not None:
         bm25 = np.where(allowed, bm25, -1.0).astype(np.float32)
     wide = k if allowed is None else min(len(index.passages), 4 * k)
-    _, dense_ids = index.faiss.search(vector.reshape(1, -1).astype(np.float32), wide)
+    queries = np.stack([vector] if adapted is None or mode == "keyword" else [vector, adapted])
+    _, dense_ids = index.faiss.search(queries.astype(np.float32), wide)
     keyword_ids = np.argpartition(-bm25, k - 1)[:k] if k < len(bm25) else np.arange(k)
-    ids = np.unique(np.concatenate([dense_ids[0][dense_ids[0] >= 0], keyword_ids]))
+    ids = np.unique(np.concatenate([dense_ids[dense_ids >= 0], keyword_ids]))
     if allowed is not None:
         ids = ids[allowed[ids]]
     cosine = index.vectors[ids] @ vector
@@ -89,7 +93,12 @@ def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
     else:
         total = cfg.dense_weight + cfg.keyword_weight
         fused = (cfg.dense_weight * dense + cfg.keyword_weight * keyword) / total
-    return Scored(ids, fused, cosine, dense, keyword, bm25[ids])
+    rank = fused
+    if adapted is not None and mode != "keyword" and len(ids) > 1:
+        lifted = index.vectors[ids] @ adapted
+        spread = float(lifted.max() - lifted.min())
+        rank = fused + cfg.adapter_weight * (lifted - lifted.min()) / max(spread, 1e-9)
+    return Scored(ids, fused, rank, cosine, keyword, bm25[ids])
 
 
 class Retriever:
@@ -110,7 +119,9 @@ class Retriever:
         self.outside: np.ndarray | None = None
         if reference is not None and reference.passages:
             held = {p.doc_title for p in index.passages}
-            self.outside = np.array([p.doc_title not in held for p in reference.passages])
+            # Articles only: another law's metadata or preamble says nothing about a topic.
+            self.outside = np.array([p.doc_title not in held and p.kind == "section"
+                                     for p in reference.passages])
             if not self.outside.any():
                 self.reference = self.outside = None
         # Staff's linked questions (bot.links.LinkIndex), set by the engine; None: no links.
@@ -134,8 +145,6 @@ class Retriever:
         wanted = [i for i, t in enumerate(texts) if t and self.index.passages]
         if wanted:
             vectors = self.embedder.encode_queries([texts[i] for i in wanted])
-            if self.adapter is not None:
-                vectors = self.adapter.apply(vectors)
             for row, i in enumerate(wanted):
                 results[i] = self.search_vector(questions[i].strip(), vectors[row], mode)
         return results
@@ -146,7 +155,8 @@ class Retriever:
         if not question.strip() or not index.passages:
             return Result(question, [], False)
         text = self.query_text(question)
-        found = score(index, text, vector, cfg, mode)
+        adapted = self.adapter.apply(vector[None])[0] if self.adapter is not None else None
+        found = score(index, text, vector, cfg, mode, adapted=adapted)
         order = found.order()[: cfg.top_k]
         hits = [
             Hit(index.passages[found.ids[i]], float(found.fused[i]), float(found.cosine[i]),
@@ -157,15 +167,16 @@ class Retriever:
             mode == "dense" or hits[0].keyword >= cfg.min_keyword
         )
         elsewhere = ""
-        if answered and mode == "fused" and self.reference is not None:
-            other = score(self.reference, text, vector, cfg, mode, self.outside)
+        if answered and mode == "fused" and self.reference is not None and (
+            hits[0].score < cfg.reference_ceiling
+        ):
+            other = score(self.reference, text, vector, cfg, mode, self.outside, adapted)
             if len(other.ids):
                 best = int(np.argmax(other.fused))
                 if other.fused[best] > hits[0].score + cfg.reference_margin:
                     answered = False
                     elsewhere = self.reference.passages[other.ids[best]].doc_title
-        unsure = answered and len(hits) > 1 and (
-            hits[1].score >= hits[0].score - cfg.unsure_margin
-        )
+        ranks = found.rank[order]
+        unsure = answered and len(hits) > 1 and bool(ranks[1] >= ranks[0] - cfg.unsure_margin)
         result = Result(question, hits, answered, unsure, elsewhere)
         return self.links(result, vector) if self.links is not None else result

@@ -65,9 +65,9 @@ def model_path() -> str:
 @pytest.fixture(scope="session")
 def real_embedder(model_path: str):  # noqa: ANN201
     from bot.config import ModelConfig
-    from bot.embed import SentenceTransformerEmbedder
+    from bot.embed import load_embedder
 
-    return SentenceTransformerEmbedder(ModelConfig(name=model_path))
+    return load_embedder(ModelConfig(name=model_path))  # the default backend
 
 
 @pytest.fixture

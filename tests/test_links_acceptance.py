@@ -97,7 +97,8 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
 
     links = [(e, target(e)) for e in data["links"]]
     wrong = [e["question"] for e, p in links if not answers_with(ask(base, e["question"]), p)]
-    assert len(wrong) == 10, "the linked questions are ones the bot gets wrong before linking"
+    # Chosen as questions the bot got wrong; main's ranking (adapter, gate) has since fixed 3.
+    assert len(wrong) >= 7, "the linked questions are ones the bot gets wrong before linking"
     before = {q: top1(ask(base, q)) for q in data["unrelated"]}
 
     for entry, passage in links:
@@ -116,15 +117,15 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
     paraphrased = [(q, answers_with(ask(base, q), p)) for e, p in links
                    for q in e["paraphrases"]]
     kept = [q for q in data["unrelated"] if top1(ask(base, q)) == before[q]]
-    print(f"links: served {served_after:.2f} s after the POST; originals {originals}/10, "
-          "paraphrases "
+    print(f"links: wrong before {len(wrong)}/10; served {served_after:.2f} s after the POST; "
+          f"originals {originals}/10, paraphrases "
           f"{sum(ok for _, ok in paraphrased)}/{len(paraphrased)}, unrelated kept "
           f"{len(kept)}/{len(before)}; missed {[q for q, ok in paraphrased if not ok]}, "
           f"moved {sorted(set(before) - set(kept))}")
     assert originals == 10
-    # The issue asks for >= 90%; measured 16/20 (80%) with the calibration in bot/links.py,
+    # The issue asks for >= 90%; measured 17/20 (85%) with the calibration in bot/links.py,
     # which keeps unrelated questions first (>= 95%). See BENCHMARKS.md "Linked questions".
-    assert sum(ok for _, ok in paraphrased) >= 0.8 * len(paraphrased)
+    assert sum(ok for _, ok in paraphrased) >= 0.85 * len(paraphrased)
     assert len(kept) >= 0.95 * len(before)
 
     status, listed = api(base, "GET", "/admin/api/links")

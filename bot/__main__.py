@@ -104,7 +104,7 @@ CLI_NOT_FOUND = (
 
 
 def cmd_ask(cfg: Config, args: argparse.Namespace) -> int:
-    from bot.answer import render_answer
+    from bot.answer import not_found, render_answer
     from bot.links_cli import attach_links
 
     questions = args.question or [line.strip() for line in sys.stdin if line.strip()]
@@ -115,7 +115,7 @@ def cmd_ask(cfg: Config, args: argparse.Namespace) -> int:
         # The webhook's "not found" says the question was recorded; here nothing is recorded.
         rcfg = cfg.retrieval
         reply = (render_answer(result, rcfg.related_min_score, min_score=rcfg.min_score)
-                 if result.answered else CLI_NOT_FOUND)
+                 if result.answered else not_found(result, CLI_NOT_FOUND))
         if not args.json:
             print(reply + "\n")
             continue

@@ -82,11 +82,11 @@ def render_candidates(hits: list[Hit]) -> str:
     return "\n".join(lines)
 
 
-def not_found(result: Result) -> str:
+def not_found(result: Result, text: str = NOT_FOUND) -> str:
     """The honest "not found", naming the law the question seems to be about if known."""
     if result.elsewhere:
-        return f"您的问题可能涉及《{result.elsewhere}》，不在工会收录的文件范围内。\n\n{NOT_FOUND}"
-    return NOT_FOUND
+        return f"您的问题可能涉及《{result.elsewhere}》，不在工会收录的文件范围内。\n\n{text}"
+    return text
 
 
 def render_answer(result: Result, related_min_score: float, max_bytes: int = MAX_BYTES,

@@ -167,9 +167,10 @@ class Retriever:
             mode == "dense" or hits[0].keyword >= cfg.min_keyword
         )
         elsewhere = ""
-        if answered and mode == "fused" and self.reference is not None and (
-            hits[0].score < cfg.reference_ceiling
+        if hits and mode == "fused" and self.reference is not None and (
+            not answered or hits[0].score < cfg.reference_ceiling
         ):
+            # Also for a question the floor refused: the reply can then name the law.
             other = score(self.reference, text, vector, cfg, mode, self.outside, adapted)
             if len(other.ids):
                 best = int(np.argmax(other.fused))

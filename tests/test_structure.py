@@ -64,10 +64,15 @@ def test_seed_answers_stay_with_overlapping_notices(notices: Retriever) -> None:
 
 
 def test_question_about_a_reference_law_is_refused(notices: Retriever) -> None:
-    result = notices.search("别人抢先注册了我们公司的商标，我们该怎么办？")
-    assert not result.answered
-    assert result.elsewhere in ("中华人民共和国商标法", "中华人民共和国劳动合同法")
-    assert result.elsewhere == "中华人民共和国商标法"
+    question = "别人抢先注册了我们公司的商标，我们该怎么办？"
+    assert not notices.search(question).answered
+    # With no floor at all, the reference laws alone still refuse it, naming the law...
+    bare = dataclasses.replace(notices.cfg, min_score=0.0, min_keyword=0.0)
+    gated = Retriever(notices.index, notices.embedder, bare, notices.reference)
+    result = gated.search(question)
+    assert not result.answered and result.elsewhere == "中华人民共和国商标法"
+    # ...which without them a notice passage would have answered.
+    assert Retriever(notices.index, notices.embedder, bare).search(question).answered
 
 
 def test_reference_laws_the_folder_holds_are_answered(tmp_path: Path, model_path: str,
@@ -81,3 +86,22 @@ def test_reference_laws_the_folder_holds_are_answered(tmp_path: Path, model_path
     assert held.answered and held.best is not None
     assert held.best.passage.citation == "《中华人民共和国劳动合同法》第三十七条"
     assert not retriever.search("别人抢先注册了我们公司的商标，我们该怎么办？").answered
+
+
+async def test_notice_dropped_into_a_running_bot_is_answered(
+        aiohttp_client, tmp_path: Path, knowledge_dir: Path, model_path: str) -> None:  # noqa: ANN001
+    """Staff copy the 疗休养 notice in; within seconds its 三、报名方式 answers the question."""
+    from bot.app import create_app
+    from tests import wechat_peer as peer
+    from tests.test_watch import eventually
+    from tests.test_webhook import WECHAT, post
+
+    cfg = make_config(tmp_path, knowledge_dir, model_path, wechat=WECHAT,
+                      knowledge={"settle_seconds": 0.3})
+    client = await aiohttp_client(create_app(cfg))
+    status, before = await post(client, peer.text_xml("职工疗休养活动怎么报名"), "aes")
+    assert status == 200 and "疗休养" not in before["Content"].rsplit("——", 1)[-1]
+    notice = next(NOTICES.glob("*疗休养*.txt"))
+    shutil.copy(notice, knowledge_dir / notice.name)
+    reply = await eventually(client, "职工疗休养活动怎么报名", "第三部分")
+    assert "关于开展2024年度职工疗休养活动的通知" in reply

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.answer import CANDIDATES_HEAD
 from bot.app import create_app
 from bot.config import Config
 from bot.conversation import SEARCH_FAILED
@@ -136,7 +137,9 @@ async def test_requests_during_reload_never_fail(client: TestClient, config: Con
         return replies
 
     _, replies = await asyncio.gather(writer(), asker())
-    failed = [r for r in replies if r == SEARCH_FAILED or "——《" not in r]
+    # An answer cites its passage; near-identical notices may make it a list of candidates.
+    failed = [r for r in replies if r == SEARCH_FAILED
+              or ("——《" not in r and not r.startswith(CANDIDATES_HEAD))]
     assert failed == [] and len(replies) == 40
     deadline = time.monotonic() + 10
     while {f"n{i}.txt" for i in range(5)} - set(engine.index.files):

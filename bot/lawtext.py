@@ -30,17 +30,16 @@ def is_law(lines: list[str]) -> bool:
     return sum(1 for line in lines if ARTICLE.match(line)) >= MIN_ARTICLES
 
 
-def _strip_markup(text: str) -> tuple[list[str], bool]:
-    """Lines without front matter and HTML comments; True when an INFO END marker was seen.
+def _strip_markup(text: str) -> list[str]:
+    """Lines without front matter and HTML comments.
 
-    The marker's place is kept as a line of its own so the info block can be cut there.
+    An INFO END marker's place is kept as a line of its own so the info block can be cut there.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     text = FRONT_MATTER.sub("", text)
-    seen = INFO_END in text
     text = COMMENT.sub(lambda m: f"\n{INFO_END}\n" if INFO_END in m.group(1) else "\n", text)
     lines = [line.strip(" \t\u3000\u00a0\f") for line in text.split("\n")]
-    return [line for line in lines if line], seen
+    return [line for line in lines if line]
 
 
 def _heading_parts(text: str) -> tuple[str, str]:
@@ -55,7 +54,7 @@ def parse_markdown(
     text: str, source: str, fallback_title: str = "", wrapped: bool | None = None
 ) -> Notice:
     """Parse a Markdown file: a law by its articles, anything else as a notice."""
-    lines, has_info_end = _strip_markup(text)
+    lines = _strip_markup(text)
     title = ""
     rest: list[str] = []
     for line in lines:
@@ -64,14 +63,14 @@ def parse_markdown(
             title = re.sub(r"[\s\u3000]+", "", m.group(2))
             continue
         rest.append(line)
-    if not is_law([MD_HEADING.sub(r"\2", x) for x in rest]):
-        plain = [MD_HEADING.sub(r"\2", x) for x in rest if x != INFO_END]
-        body = "\n".join(([title] if title else []) + plain)
+    plain = [MD_HEADING.sub(r"\2", x) for x in rest]
+    if not is_law(plain):
+        body = "\n".join(([title] if title else []) + [x for x in plain if x != INFO_END])
         return parse_text(body, source, fallback_title, wrapped)
     notice = Notice(source=source, title=title or fallback_title or source, kind="law")
     if not title:
         notice.warnings.append("no # title found; using the file name")
-    if has_info_end and INFO_END in rest:
+    if INFO_END in rest:
         cut = rest.index(INFO_END)
         head, rest = rest[:cut], rest[cut + 1 :]
         notice.info = [x for x in head if not MD_HEADING.match(x)]

@@ -111,9 +111,10 @@ class Index:
     def __init__(
         self, model: str, passages: list[Passage], vectors: np.ndarray,
         files: dict[str, FileRecord], built_at: str = "", kind: str = "flat",
-        tokens: dict[str, list[str]] | None = None,
+        tokens: dict[str, list[str]] | None = None, keyword: KeywordIndex | None = None,
     ) -> None:
-        """``tokens`` maps content hashes to keyword tokens already known (not re-tokenised)."""
+        """``tokens`` maps content hashes to keyword tokens already known (not re-tokenised);
+        ``keyword`` is the keyword index of exactly these passages, loaded ready-made."""
         self.model = model
         self.passages = passages
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -124,8 +125,8 @@ class Index:
         self.faiss = ann_index(self.vectors if self.vectors.ndim == 2  # 0 passages: (0, dim)
                                else self.vectors.reshape(len(passages), -1), kind)
         known = tokens or {}
-        self.keyword = KeywordIndex([p.keyword_text for p in passages],
-                                    tokens=[known.get(p.content_hash) for p in passages])
+        self.keyword = keyword or KeywordIndex([p.keyword_text for p in passages],
+                                               tokens=[known.get(p.content_hash) for p in passages])
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
         return {p.content_hash: self.vectors[i] for i, p in enumerate(self.passages)}
@@ -267,9 +268,11 @@ def save_index(index: Index, index_dir: Path) -> Path:
         for p in index.passages:
             f.write(json.dumps(p.to_json(), ensure_ascii=False) + "\n")
     np.save(building / "vectors.npy", index.vectors)
-    with open(building / "tokens.jsonl", "w", encoding="utf-8") as f:
-        for tokens in index.keyword.tokens:
-            f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
+    vocab, token_ids, offsets = index.keyword.arrays()
+    np.save(building / "keyword_ids.npy", token_ids)
+    np.save(building / "keyword_offsets.npy", offsets)
+    (building / "keyword_vocab.json").write_text(json.dumps(vocab, ensure_ascii=False),
+                                                 encoding="utf-8")
     (building / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
     )
@@ -304,18 +307,36 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
             passages = [Passage.from_json(json.loads(line)) for line in f]
         vectors = np.load(version / "vectors.npy", allow_pickle=False)
         files = {k: FileRecord(**v) for k, v in manifest["files"].items()}
-        tokens = _saved_tokens(version / "tokens.jsonl", passages)
+        keyword = _saved_keyword(version, len(passages))
+        tokens = _saved_tokens(version / "tokens.jsonl", passages) if keyword is None else {}
     except FileNotFoundError as exc:
         raise IndexUnusable(f"no index at {index_dir} ({exc.filename} missing)") from exc
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexUnusable(f"index at {index_dir} is corrupt: {exc}") from exc
     if len(passages) != manifest["count"] or vectors.shape != (len(passages), manifest["dim"]):
         raise IndexUnusable(f"index at {index_dir} is corrupt: sizes do not match the manifest")
-    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens)
+    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens,
+                 keyword)
+
+
+def _saved_keyword(version: Path, count: int) -> KeywordIndex | None:
+    """The keyword index saved with the version as token ids (None if missing or not
+    matching): loading it is a few array operations, no jieba and no per-token Python."""
+    try:
+        vocab = json.loads((version / "keyword_vocab.json").read_text(encoding="utf-8"))
+        ids = np.load(version / "keyword_ids.npy", allow_pickle=False)
+        offsets = np.load(version / "keyword_offsets.npy", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if (len(offsets) != count + 1 or offsets[0] != 0 or offsets[-1] != len(ids)
+            or (len(ids) and not 0 <= ids.min() <= ids.max() < len(vocab))):
+        return None
+    return KeywordIndex.from_arrays(vocab, ids, offsets)
 
 
 def _saved_tokens(path: Path, passages: list[Passage]) -> dict[str, list[str]]:
-    """Keyword tokens saved with the index, by content hash ({} if missing or not matching)."""
+    """Keyword tokens as an index saved before the token ids wrote them, by content hash
+    ({} if missing or not matching)."""
     try:
         with open(path, encoding="utf-8") as f:
             saved = [json.loads(line) for line in f]

@@ -13,6 +13,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable
+from functools import lru_cache
 
 import jieba
 import numpy as np
@@ -54,7 +55,12 @@ def words(text: str) -> list[str]:
 
 
 class KeywordIndex:
-    """BM25 postings as numpy arrays, one per term: scoring a question is a few vector adds."""
+    """An inverted index of BM25 weights: a question touches only its own terms' postings.
+
+    Postings are stored term by term (CSC-like: ``starts[t]:starts[t + 1]`` into ``docs`` and
+    ``weights``), built with numpy from token ids, so 100k passages load in seconds and a
+    question costs the size of its terms' postings, not of the collection.
+    """
 
     def __init__(
         self, texts: list[str], tokenizer: Callable[[str], list[str]] = tokenize,
@@ -62,43 +68,153 @@ class KeywordIndex:
     ) -> None:
         """``tokens`` (by position, None where unknown) skips tokenising those texts again:
         jieba is most of the cost of building the index."""
-        self.tokenizer = tokenizer
         known = tokens or [None] * len(texts)
-        self.tokens = [t if t is not None else tokenizer(text) for text, t in zip(
+        lists = [t if t is not None else tokenizer(text) for text, t in zip(
             texts, known, strict=True)]
-        docs = [Counter(t) for t in self.tokens]
-        self.size = len(docs)
-        lengths = np.array([sum(d.values()) for d in docs], dtype=np.float32)
-        avg = float(lengths.mean()) if len(docs) else 1.0
-        postings: dict[str, tuple[list[int], list[float]]] = {}
-        for i, doc in enumerate(docs):
-            norm = K1 * (1 - B + B * lengths[i] / max(avg, 1.0))
-            for term, tf in doc.items():
-                ids, weights = postings.setdefault(term, ([], []))
-                ids.append(i)
-                weights.append(tf * (K1 + 1) / (tf + norm))
-        self.postings = {
-            t: (np.array(ids, dtype=np.int64), np.array(w, dtype=np.float32))
-            for t, (ids, w) in postings.items()
-        }
+        vocab: dict[str, int] = {}
+        ids = np.fromiter((vocab.setdefault(t, len(vocab)) for doc in lists for t in doc),
+                          dtype=np.int32)
+        offsets = np.zeros(len(lists) + 1, dtype=np.int64)
+        np.cumsum([len(doc) for doc in lists], out=offsets[1:])
+        self._setup(list(vocab), ids, offsets, tokenizer)
+
+    @classmethod
+    def from_arrays(cls, vocab: list[str], ids: np.ndarray, offsets: np.ndarray,
+                    tokenizer: Callable[[str], list[str]] = tokenize) -> KeywordIndex:
+        """The index of passages already tokenised: token ids into ``vocab``, passage ``i``
+        being ``ids[offsets[i]:offsets[i + 1]]`` (what ``arrays`` returns and the index saves)."""
+        index = cls.__new__(cls)
+        index._setup(vocab, ids, offsets, tokenizer)
+        return index
+
+    def _setup(self, vocab: list[str], ids: np.ndarray, offsets: np.ndarray,
+               tokenizer: Callable[[str], list[str]]) -> None:
+        self.tokenizer = tokenizer
+        self.vocab = vocab
+        self.term_ids = {t: i for i, t in enumerate(vocab)}
+        self.token_ids = np.asarray(ids, dtype=np.int32)
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.size = len(self.offsets) - 1
+        counts = np.diff(self.offsets)
+        lengths = counts.astype(np.float32)
+        avg = float(lengths.mean()) if self.size else 1.0
+        # The same float32 steps as a per-passage loop would take: scores do not move.
+        norm = K1 * (1 - B + B * lengths / max(avg, 1.0))
+        # One (term, passage) pair per token, counted: sorted by term, then passage.
+        doc_of = np.repeat(np.arange(self.size, dtype=np.int64), counts)
+        pairs, tf = np.unique(self.token_ids.astype(np.int64) * max(self.size, 1) + doc_of,
+                              return_counts=True)
+        terms = pairs // max(self.size, 1)
+        self.docs = (pairs % max(self.size, 1)).astype(np.int32)
+        tf_float = tf.astype(np.float64)
+        self.weights = ((tf_float * (K1 + 1)).astype(np.float32)
+                        / (tf_float.astype(np.float32) + norm[self.docs]))
+        self.df = np.bincount(terms, minlength=len(vocab)).astype(np.int64)
+        self.starts = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(self.df, out=self.starts[1:])
         # Unknown terms weigh as much as the rarest known ones: they count against coverage.
         self.max_idf = self.idf(0)
+
+    @property
+    def tokens(self) -> list[list[str]]:
+        """Each passage's tokens (for the cache by content hash; built on demand)."""
+        vocab, ids = self.vocab, self.token_ids.tolist()
+        bounds = self.offsets.tolist()
+        return [[vocab[t] for t in ids[a:b]] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+    def arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(vocab, token ids, offsets): the tokens in the form ``from_arrays`` takes."""
+        return self.vocab, self.token_ids, self.offsets
 
     def idf(self, df: int) -> float:
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 
-    def score(self, question: str) -> tuple[np.ndarray, np.ndarray]:
-        """(bm25, coverage) for every passage."""
-        bm25 = np.zeros(self.size, dtype=np.float32)
-        covered = np.zeros(self.size, dtype=np.float32)
+    def term_idf(self, term: str) -> float:
+        """The idf of ``term`` (unknown terms: the rarest's)."""
+        t = self.term_ids.get(term)
+        return self.idf(int(self.df[t])) if t is not None else self.max_idf
+
+    def query(self, question: str) -> KeywordMatch:
+        """The passages sharing a term with ``question``, with their BM25 and coverage."""
+        parts: list[tuple[np.ndarray, np.ndarray, float]] = []
         total = 0.0
-        for term, count in Counter(self.tokenizer(question)).items():
-            entry = self.postings.get(term)
-            idf = self.idf(len(entry[0])) if entry else self.max_idf
+        for term, count in _terms(self.tokenizer, question):
+            t = self.term_ids.get(term)
+            idf = self.idf(int(self.df[t])) if t is not None else self.max_idf
             total += idf * count
-            if entry:
-                ids, weights = entry
-                bm25[ids] += idf * count * weights
-                covered[ids] += idf * count
-        coverage = covered / total if total else covered
+            if t is not None:
+                start, end = self.starts[t], self.starts[t + 1]
+                parts.append((self.docs[start:end], idf * count * self.weights[start:end],
+                              idf * count))
+        return KeywordMatch(self.size, parts, total)
+
+    def score(self, question: str) -> tuple[np.ndarray, np.ndarray]:
+        """(bm25, coverage) for every passage (O(passages): prefer ``query``)."""
+        return self.query(question).dense()
+
+
+@lru_cache(maxsize=1024)
+def _terms(tokenizer: Callable[[str], list[str]], text: str) -> tuple[tuple[str, int], ...]:
+    """A question's terms and counts, tokenised once for every index that scores it."""
+    return tuple(Counter(tokenizer(text)).items())
+
+
+class KeywordMatch:
+    """BM25 and coverage of the passages a question touches (``ids``, in no order)."""
+
+    def __init__(self, size: int, parts: list[tuple[np.ndarray, np.ndarray, float]],
+                 total: float) -> None:
+        self.size = size
+        found = np.concatenate([docs for docs, _, _ in parts]) if parts else np.zeros(0, np.int32)
+        # Each touched passage gets a slot (no sort, no array of the collection's size filled):
+        # write every position, keep the one that stuck, then number the survivors.
+        self._slot = np.empty(size, dtype=np.int32)
+        where = np.arange(len(found), dtype=np.int32)
+        self._slot[found] = where
+        self.ids = found[self._slot[found] == where]
+        self._slot[self.ids] = np.arange(len(self.ids), dtype=np.int32)
+        self.bm25 = np.zeros(len(self.ids), dtype=np.float32)
+        covered = np.zeros(len(self.ids), dtype=np.float32)
+        for docs, contributions, weight in parts:  # in the question's term order, as before
+            slots = self._slot[docs]
+            self.bm25[slots] += contributions
+            covered[slots] += weight
+        self.coverage = covered / total if total else covered
+
+    def at(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(bm25, coverage) of the passages ``ids``; 0 for those the question did not touch."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(self.ids):
+            zeros = np.zeros(len(ids), dtype=np.float32)
+            return zeros, zeros.copy()
+        slots = self._slot[ids]  # garbage where untouched: checked against self.ids
+        inside = (slots >= 0) & (slots < len(self.ids))
+        slots = np.where(inside, slots, 0)
+        hit = inside & (self.ids[slots] == ids)
+        return (np.where(hit, self.bm25[slots], 0).astype(np.float32),
+                np.where(hit, self.coverage[slots], 0).astype(np.float32))
+
+    def top(self, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        """The ``k`` passages with the highest BM25 (among ``allowed`` ones, a mask).
+
+        With fewer than ``k`` touched passages the rest is filled as the dense ranking always
+        did (argpartition over every passage), so the candidates stay exactly the same.
+        """
+        ids, bm25 = self.ids, self.bm25
+        if allowed is not None:
+            keep = allowed[ids]
+            ids, bm25 = ids[keep], bm25[keep]
+        if k >= self.size or len(ids) < k:
+            dense, _ = self.dense()
+            if allowed is not None:
+                dense = np.where(allowed, dense, -1.0).astype(np.float32)
+            return np.argpartition(-dense, k - 1)[:k] if k < len(dense) else np.arange(k)
+        return ids[np.argpartition(-bm25, k - 1)[:k]] if k < len(ids) else ids
+
+    def dense(self) -> tuple[np.ndarray, np.ndarray]:
+        """(bm25, coverage) as arrays over every passage."""
+        bm25 = np.zeros(self.size, dtype=np.float32)
+        coverage = np.zeros(self.size, dtype=np.float32)
+        bm25[self.ids] = self.bm25
+        coverage[self.ids] = self.coverage
         return bm25, coverage

@@ -120,9 +120,7 @@ class LinkIndex:
 
     def weight(self, term: str) -> float:
         """A term weighs its idf in the passage index: 工会 counts little, 年休假 a lot."""
-        keyword = self.index.keyword
-        entry = keyword.postings.get(term)
-        return keyword.idf(len(entry[0])) if entry else keyword.max_idf
+        return self.index.keyword.term_idf(term)
 
     def terms(self, text: str) -> dict[str, float]:
         return {t: self.weight(t) for t in Counter(tokenize(text))}
@@ -147,10 +145,10 @@ class LinkIndex:
         """Every live link's score (see LINK_MIN): question closeness and passage fit."""
         where = positions(self.index)
         rows = np.array([where[p.id] for p in self.passages], dtype=np.int64)
-        _, coverage = self.index.keyword.score(text)
+        _, coverage = self.index.keyword.query(text).at(rows)
         cosine = self.index.vectors[rows] @ vector
         fit = 0.5 * np.clip((cosine - PASSAGE_FLOOR) / (PASSAGE_CEIL - PASSAGE_FLOOR), 0, 1) \
-            + 0.5 * coverage[rows]
+            + 0.5 * coverage
         return QUESTION_WEIGHT * self.closeness(vector, text) + (1 - QUESTION_WEIGHT) * fit
 
     def best(self, vector: np.ndarray, text: str) -> tuple[Link, Passage, float] | None:

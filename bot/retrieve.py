@@ -73,19 +73,17 @@ def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
     move the ranking, never the absolute score the gate reads).
     """
     k = min(cfg.candidates, len(index.passages))
-    bm25, coverage = index.keyword.score(text)
-    if allowed is not None:
-        bm25 = np.where(allowed, bm25, -1.0).astype(np.float32)
+    match = index.keyword.query(text)  # only the passages sharing a term with the question
     wide = k if allowed is None else min(len(index.passages), 4 * k)
     queries = np.stack([vector] if adapted is None or mode == "keyword" else [vector, adapted])
     _, dense_ids = index.faiss.search(queries.astype(np.float32), wide)
-    keyword_ids = np.argpartition(-bm25, k - 1)[:k] if k < len(bm25) else np.arange(k)
+    keyword_ids = match.top(k, allowed)
     ids = np.unique(np.concatenate([dense_ids[dense_ids >= 0], keyword_ids]))
     if allowed is not None:
         ids = ids[allowed[ids]]
     cosine = index.vectors[ids] @ vector
     dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
-    keyword = coverage[ids]
+    bm25, keyword = match.at(ids)
     if mode == "dense":
         fused = dense
     elif mode == "keyword":
@@ -98,7 +96,7 @@ def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
         lifted = index.vectors[ids] @ adapted
         spread = float(lifted.max() - lifted.min())
         rank = fused + cfg.adapter_weight * (lifted - lifted.min()) / max(spread, 1e-9)
-    return Scored(ids, fused, rank, cosine, keyword, bm25[ids])
+    return Scored(ids, fused, rank, cosine, keyword, bm25)
 
 
 class Retriever:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.config import Config
@@ -151,3 +152,29 @@ def test_keyword_tokens_are_cached_by_content_hash(hashing_config: Config,
     assert report.added == ["新通知.txt"]
     new = {p.keyword_text for p in changed.passages if p.source == "新通知.txt"}
     assert tokenised and set(tokenised) <= new  # only the new file's passages were tokenised
+
+
+def test_index_saved_with_token_lists_loads_without_jieba(hashing_config: Config,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index saved before token ids (tokens.jsonl) still loads without re-tokenising; a
+    damaged token-id file falls back to it instead of serving wrong keyword scores."""
+    import json
+
+    import bot.keyword as keyword
+
+    folder, index_dir, emb = hashing_config.knowledge.dir, hashing_config.index.dir, \
+        HashingEmbedder()
+    built, _ = open_or_build(folder, index_dir, emb)
+    version = index_dir / (index_dir / "CURRENT").read_text()
+    with open(version / "tokens.jsonl", "w", encoding="utf-8") as f:
+        for tokens in built.keyword.tokens:
+            f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
+    (version / "keyword_offsets.npy").write_bytes(b"damaged")
+
+    def refuse(text: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("re-tokenised " + text[:20])
+
+    monkeypatch.setattr(keyword.jieba, "lcut_for_search", refuse)
+    loaded = load_index(index_dir, emb.name)
+    assert loaded.keyword.tokens == built.keyword.tokens
+    assert np.array_equal(loaded.keyword.score("工会维权")[0], built.keyword.score("工会维权")[0])

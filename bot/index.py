@@ -268,11 +268,7 @@ def save_index(index: Index, index_dir: Path) -> Path:
         for p in index.passages:
             f.write(json.dumps(p.to_json(), ensure_ascii=False) + "\n")
     np.save(building / "vectors.npy", index.vectors)
-    vocab, token_ids, offsets = index.keyword.arrays()
-    np.save(building / "keyword_ids.npy", token_ids)
-    np.save(building / "keyword_offsets.npy", offsets)
-    (building / "keyword_vocab.json").write_text(json.dumps(vocab, ensure_ascii=False),
-                                                 encoding="utf-8")
+    index.keyword.save(building)
     (building / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
     )
@@ -307,7 +303,7 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
             passages = [Passage.from_json(json.loads(line)) for line in f]
         vectors = np.load(version / "vectors.npy", allow_pickle=False)
         files = {k: FileRecord(**v) for k, v in manifest["files"].items()}
-        keyword = _saved_keyword(version, len(passages))
+        keyword = KeywordIndex.load(version, len(passages))
         tokens = _saved_tokens(version / "tokens.jsonl", passages) if keyword is None else {}
     except FileNotFoundError as exc:
         raise IndexUnusable(f"no index at {index_dir} ({exc.filename} missing)") from exc
@@ -317,21 +313,6 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
         raise IndexUnusable(f"index at {index_dir} is corrupt: sizes do not match the manifest")
     return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens,
                  keyword)
-
-
-def _saved_keyword(version: Path, count: int) -> KeywordIndex | None:
-    """The keyword index saved with the version as token ids (None if missing or not
-    matching): loading it is a few array operations, no jieba and no per-token Python."""
-    try:
-        vocab = json.loads((version / "keyword_vocab.json").read_text(encoding="utf-8"))
-        ids = np.load(version / "keyword_ids.npy", allow_pickle=False)
-        offsets = np.load(version / "keyword_offsets.npy", allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    if (len(offsets) != count + 1 or offsets[0] != 0 or offsets[-1] != len(ids)
-            or (len(ids) and not 0 <= ids.min() <= ids.max() < len(vocab))):
-        return None
-    return KeywordIndex.from_arrays(vocab, ids, offsets)
 
 
 def _saved_tokens(path: Path, passages: list[Passage]) -> dict[str, list[str]]:

@@ -8,12 +8,14 @@ tell answerable questions from out-of-scope ones.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
 from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
 import jieba
 import numpy as np
@@ -78,23 +80,50 @@ class KeywordIndex:
         np.cumsum([len(doc) for doc in lists], out=offsets[1:])
         self._setup(list(vocab), ids, offsets, tokenizer)
 
+    def save(self, folder: Path) -> None:
+        """Tokens and postings as arrays (``load`` reads them back without any sorting)."""
+        (folder / "keyword_vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False),
+                                                   encoding="utf-8")
+        np.savez(folder / "keyword.npz", ids=self.token_ids, offsets=self.offsets,
+                 docs=self.docs, weights=self.weights, starts=self.starts)
+
     @classmethod
-    def from_arrays(cls, vocab: list[str], ids: np.ndarray, offsets: np.ndarray,
-                    tokenizer: Callable[[str], list[str]] = tokenize) -> KeywordIndex:
-        """The index of passages already tokenised: token ids into ``vocab``, passage ``i``
-        being ``ids[offsets[i]:offsets[i + 1]]`` (what ``arrays`` returns and the index saves)."""
+    def load(cls, folder: Path, count: int,
+             tokenizer: Callable[[str], list[str]] = tokenize) -> KeywordIndex | None:
+        """The index ``save`` wrote for ``count`` passages; None if missing or inconsistent."""
+        try:
+            vocab = json.loads((folder / "keyword_vocab.json").read_text(encoding="utf-8"))
+            with np.load(folder / "keyword.npz", allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+            ids, offsets, starts = arrays["ids"], arrays["offsets"], arrays["starts"]
+            docs, weights = arrays["docs"], arrays["weights"]
+        except (OSError, ValueError, KeyError, EOFError):
+            return None
+        if (not isinstance(vocab, list) or len(offsets) != count + 1 or offsets[0] != 0
+                or offsets[-1] != len(ids) or len(starts) != len(vocab) + 1
+                or starts[-1] != len(docs) or len(weights) != len(docs)
+                or (len(ids) and not 0 <= ids.min() <= ids.max() < len(vocab))
+                or (len(docs) and not 0 <= docs.min() <= docs.max() < count)):
+            return None
         index = cls.__new__(cls)
-        index._setup(vocab, ids, offsets, tokenizer)
+        index._arrays(vocab, ids, offsets, tokenizer)
+        index.docs, index.weights, index.starts = docs, weights, starts
+        index.df = np.diff(starts)
+        index.max_idf = index.idf(0)
         return index
 
-    def _setup(self, vocab: list[str], ids: np.ndarray, offsets: np.ndarray,
-               tokenizer: Callable[[str], list[str]]) -> None:
+    def _arrays(self, vocab: list[str], ids: np.ndarray, offsets: np.ndarray,
+                tokenizer: Callable[[str], list[str]]) -> None:
         self.tokenizer = tokenizer
         self.vocab = vocab
         self.term_ids = {t: i for i, t in enumerate(vocab)}
         self.token_ids = np.asarray(ids, dtype=np.int32)
         self.offsets = np.asarray(offsets, dtype=np.int64)
         self.size = len(self.offsets) - 1
+
+    def _setup(self, vocab: list[str], ids: np.ndarray, offsets: np.ndarray,
+               tokenizer: Callable[[str], list[str]]) -> None:
+        self._arrays(vocab, ids, offsets, tokenizer)
         counts = np.diff(self.offsets)
         lengths = counts.astype(np.float32)
         avg = float(lengths.mean()) if self.size else 1.0
@@ -121,10 +150,6 @@ class KeywordIndex:
         vocab, ids = self.vocab, self.token_ids.tolist()
         bounds = self.offsets.tolist()
         return [[vocab[t] for t in ids[a:b]] for a, b in zip(bounds, bounds[1:], strict=False)]
-
-    def arrays(self) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """(vocab, token ids, offsets): the tokens in the form ``from_arrays`` takes."""
-        return self.vocab, self.token_ids, self.offsets
 
     def idf(self, df: int) -> float:
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))

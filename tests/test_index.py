@@ -169,7 +169,7 @@ def test_index_saved_with_token_lists_loads_without_jieba(hashing_config: Config
     with open(version / "tokens.jsonl", "w", encoding="utf-8") as f:
         for tokens in built.keyword.tokens:
             f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
-    (version / "keyword_offsets.npy").write_bytes(b"damaged")
+    (version / "keyword.npz").write_bytes(b"damaged")
 
     def refuse(text: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("re-tokenised " + text[:20])

@@ -36,6 +36,7 @@ from bot.passages import Passage, notice_passages
 
 log = logging.getLogger(__name__)
 FORMAT = 3  # bump whenever parsing, passage text or keyword tokens change
+HNSW_EF_SEARCH, IVF_NPROBE = 128, 16  # recall 0.991 and 0.794 at 100k (BENCHMARKS.md)
 
 
 class IndexUnusable(RuntimeError):
@@ -89,12 +90,12 @@ def ann_index(vectors: np.ndarray, kind: str = "flat") -> faiss.Index:
     index: faiss.Index
     if kind == "hnsw" and n:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efSearch = 128
+        index.hnsw.efSearch = HNSW_EF_SEARCH
     elif kind == "ivf" and n >= 1000:
         lists = int(4 * np.sqrt(n))
         ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
         ivf.train(vectors)
-        ivf.nprobe = 16
+        ivf.nprobe = IVF_NPROBE
         index = ivf
     elif kind in ("flat", "hnsw", "ivf"):
         index = faiss.IndexFlatIP(dim)
@@ -112,9 +113,11 @@ class Index:
         self, model: str, passages: list[Passage], vectors: np.ndarray,
         files: dict[str, FileRecord], built_at: str = "", kind: str = "flat",
         tokens: dict[str, list[str]] | None = None, keyword: KeywordIndex | None = None,
+        ann: faiss.Index | None = None,
     ) -> None:
         """``tokens`` maps content hashes to keyword tokens already known (not re-tokenised);
-        ``keyword`` is the keyword index of exactly these passages, loaded ready-made."""
+        ``keyword`` and ``ann`` are the keyword and FAISS indexes of exactly these passages,
+        loaded ready-made."""
         self.model = model
         self.passages = passages
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -122,8 +125,8 @@ class Index:
         self.built_at = built_at or datetime.now(UTC).isoformat(timespec="seconds")
         self.dim = int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0
         self.kind = kind
-        self.faiss = ann_index(self.vectors if self.vectors.ndim == 2  # 0 passages: (0, dim)
-                               else self.vectors.reshape(len(passages), -1), kind)
+        self.faiss = ann or ann_index(self.vectors if self.vectors.ndim == 2  # 0 passages
+                                      else self.vectors.reshape(len(passages), -1), kind)
         known = tokens or {}
         self.keyword = keyword or KeywordIndex([p.keyword_text for p in passages],
                                                tokens=[known.get(p.content_hash) for p in passages])
@@ -269,6 +272,8 @@ def save_index(index: Index, index_dir: Path) -> Path:
             f.write(json.dumps(p.to_json(), ensure_ascii=False) + "\n")
     np.save(building / "vectors.npy", index.vectors)
     index.keyword.save(building)
+    if not isinstance(index.faiss, faiss.IndexFlat):  # a graph or lists: slow to build
+        faiss.write_index(index.faiss, str(building / f"faiss-{index.kind}.index"))
     (building / "manifest.json").write_text(
         json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8"
     )
@@ -312,7 +317,25 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
     if len(passages) != manifest["count"] or vectors.shape != (len(passages), manifest["dim"]):
         raise IndexUnusable(f"index at {index_dir} is corrupt: sizes do not match the manifest")
     return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens,
-                 keyword)
+                 keyword, _saved_ann(version, kind, len(passages)))
+
+
+def _saved_ann(version: Path, kind: str, count: int) -> faiss.Index | None:
+    """The saved FAISS index of ``kind`` (flat is rebuilt: adding vectors is instant)."""
+    path = version / f"faiss-{kind}.index"
+    if kind == "flat" or not path.exists():
+        return None
+    try:
+        ann = faiss.downcast_index(faiss.read_index(str(path)))
+    except RuntimeError:
+        return None
+    if ann.ntotal != count:
+        return None
+    if isinstance(ann, faiss.IndexHNSWFlat):
+        ann.hnsw.efSearch = HNSW_EF_SEARCH
+    elif isinstance(ann, faiss.IndexIVFFlat):
+        ann.nprobe = IVF_NPROBE
+    return ann
 
 
 def _saved_tokens(path: Path, passages: list[Passage]) -> dict[str, list[str]]:

@@ -37,23 +37,41 @@ def tokenize(text: str) -> list[str]:
 
     Bigrams are taken inside runs of non-stopwords only, so that 我是 or 的维 never count.
     """
+    cut = jieba.lcut(text)
     tokens: list[str] = []
     run = ""
-    for word in jieba.lcut(text) + [""]:
+    for word in cut + [""]:
         if CJK_RUN.fullmatch(word) and word not in STOPWORDS:
             run += word
             continue
         tokens += ["#" + run[i : i + 2] for i in range(len(run) - 1)]
         run = ""
-    return words(text) + tokens
+    return words(text, cut) + tokens
 
 
-def words(text: str) -> list[str]:
-    """jieba search-mode words, lower-cased, stopwords and single characters left out."""
+def words(text: str, cut: list[str] | None = None) -> list[str]:
+    """jieba search-mode words, lower-cased, stopwords and single characters left out.
+
+    ``cut`` is ``jieba.lcut(text)`` when the caller has it already: search mode is that cut
+    plus the dictionary's 2- and 3-grams of long words, so jieba need not run twice.
+    """
     return [
-        w.lower() for w in jieba.lcut_for_search(text)
+        w.lower() for w in search_mode(jieba.lcut(text) if cut is None else cut)
         if WORD.fullmatch(w) and w not in STOPWORDS and (len(w) > 1 or not CJK_RUN.match(w))
     ]
+
+
+def search_mode(cut: list[str]) -> list[str]:
+    """``jieba.lcut_for_search`` of the text ``cut`` came from (the same steps, same order)."""
+    known = jieba.dt.FREQ
+    found: list[str] = []
+    for word in cut:
+        if len(word) > 2:
+            found += [g for g in (word[i : i + 2] for i in range(len(word) - 1)) if known.get(g)]
+        if len(word) > 3:
+            found += [g for g in (word[i : i + 3] for i in range(len(word) - 2)) if known.get(g)]
+        found.append(word)
+    return found
 
 
 class KeywordIndex:

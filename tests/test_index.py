@@ -131,7 +131,7 @@ def test_keyword_tokens_are_cached_by_content_hash(hashing_config: Config,
     import bot.keyword as keyword
 
     tokenised: list[str] = []
-    original = keyword.jieba.lcut_for_search
+    original = keyword.jieba.lcut
 
     def counting(text: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         tokenised.append(text)
@@ -140,7 +140,7 @@ def test_keyword_tokens_are_cached_by_content_hash(hashing_config: Config,
     folder, index_dir, emb = hashing_config.knowledge.dir, hashing_config.index.dir, \
         HashingEmbedder()
     built, _ = open_or_build(folder, index_dir, emb)
-    monkeypatch.setattr(keyword.jieba, "lcut_for_search", counting)
+    monkeypatch.setattr(keyword.jieba, "lcut", counting)
     loaded = load_index(index_dir, emb.name)
     assert tokenised == []  # loading reuses the saved tokens
     assert loaded.keyword.tokens == built.keyword.tokens
@@ -174,7 +174,7 @@ def test_index_saved_with_token_lists_loads_without_jieba(hashing_config: Config
     def refuse(text: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("re-tokenised " + text[:20])
 
-    monkeypatch.setattr(keyword.jieba, "lcut_for_search", refuse)
+    monkeypatch.setattr(keyword.jieba, "lcut", refuse)
     loaded = load_index(index_dir, emb.name)
     assert loaded.keyword.tokens == built.keyword.tokens
     assert np.array_equal(loaded.keyword.score("工会维权")[0], built.keyword.score("工会维权")[0])

@@ -125,3 +125,13 @@ def test_saved_index_loads_the_same(laws: list[str], tmp_path) -> None:  # noqa:
         assert all(np.array_equal(a, b) for a, b in zip(
             loaded.score(question), index.score(question), strict=True))
     assert KeywordIndex.load(tmp_path, len(laws) + 1) is None  # not these passages
+
+
+def test_search_mode_is_jiebas(laws: list[str]) -> None:
+    """Search-mode words come from the one jieba cut tokenize makes: the same as jieba's own."""
+    import jieba
+
+    from bot.keyword import search_mode
+
+    for text in laws + QUESTIONS:
+        assert search_mode(jieba.lcut(text)) == jieba.lcut_for_search(text)

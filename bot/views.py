@@ -192,18 +192,21 @@ async def _receive(request: web.Request) -> web.Response:
             background(app, _deliver_late(app, job, incoming.message.source))
         return web.Response(text="success")
     first = first and owner
+    failed: Exception | None = None
+    try:  # while the question's row is being written (another thread)
+        xml = render_reply(incoming, outcome.reply, app[CRYPTO], created)
+    except Exception as exc:  # noqa: BLE001 - the question is logged; record the failure
+        log.exception("wechat: rendering the reply failed")
+        xml, failed = "success", exc
     if logged is not None and first:
         # The reply waits briefly for the question's row: a 200 then means the row is stored,
         # even if this instance is killed right after. A slow or unreachable database delays
         # the reply by at most LOG_WAIT (within the budget); the row is then written later.
         left = min(cfg.reply_budget - (time.monotonic() - started), LOG_WAIT)
         await asyncio.wait({logged}, timeout=max(left, 0))
-    try:
-        xml = render_reply(incoming, outcome.reply, app[CRYPTO], created)
-    except Exception as exc:  # noqa: BLE001 - the question is logged already; record the failure
-        log.exception("wechat: rendering the reply failed")
+    if failed is not None:
         if first:
-            background(app, _mark(app, logged, "failed", f"render: {exc!r}"))
+            background(app, _mark(app, logged, "failed", f"render: {failed!r}"))
         return web.Response(text="success")
     if first and outcome.record is not None and outcome.record.delivery == SHED:
         return web.Response(text=xml)  # "success"; the row already says shed

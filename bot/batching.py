@@ -8,6 +8,7 @@ waiting a question is encoded at once (``max_wait`` 0): batching adds no latency
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
@@ -17,7 +18,12 @@ R = TypeVar("R")
 
 
 class MicroBatcher(Generic[T, R]):
-    """Runs ``work(items) -> results`` on batches of queued items in one worker thread."""
+    """Runs ``work(items) -> results`` on batches of queued items in one worker thread.
+
+    No queue task in between: a question arriving while nothing runs starts a model call at
+    once, and a finished call hands its results over and starts the next batch from its own
+    done callback (fewer event-loop hops per question).
+    """
 
     def __init__(self, work: Callable[[list[T]], list[R]], max_batch: int = 32,
                  max_wait: float = 0.0) -> None:
@@ -25,48 +31,61 @@ class MicroBatcher(Generic[T, R]):
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch")
-        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
-        self._worker: asyncio.Task | None = None
+        self._pending: deque[tuple[T, asyncio.Future[R]]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy = False  # a batch is running or about to start
         self.batches = 0
         self.items = 0
 
     async def submit(self, item: T) -> R:
         """Queue ``item`` and wait for its result."""
-        if self._queue is None or self._worker is None or self._worker.done():
-            self._queue = asyncio.Queue()
-            self._worker = asyncio.create_task(self._run(self._queue))
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        await self._queue.put((item, future))
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests): nothing of the old one is live
+            self._loop, self._busy = loop, False
+            self._pending.clear()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((item, future))
+        if not self._busy:
+            self._busy = True
+            if self.max_wait > 0:
+                loop.call_later(self.max_wait, self._start, loop)
+            else:
+                self._start(loop)
         return await future
 
-    async def _run(self, queue: asyncio.Queue[tuple[T, asyncio.Future[R]]]) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await queue.get()]
-            if self.max_wait > 0 and queue.empty():
-                await asyncio.sleep(self.max_wait)
-            while len(batch) < self.max_batch and not queue.empty():
-                batch.append(queue.get_nowait())
-            live = [(item, fut) for item, fut in batch if not fut.done()]
-            if not live:
-                continue
-            self.batches += 1
-            self.items += len(live)
-            try:
-                results = await loop.run_in_executor(
-                    self.executor, self.work, [item for item, _ in live]
-                )
-            except Exception as exc:  # noqa: BLE001 - every waiter gets the error
-                for _, fut in live:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            for (_, fut), result in zip(live, results, strict=True):
-                if not fut.done():
-                    fut.set_result(result)
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch: list[tuple[T, asyncio.Future[R]]] = []
+        while self._pending and len(batch) < self.max_batch:
+            item, future = self._pending.popleft()
+            if not future.done():  # its waiter gave up
+                batch.append((item, future))
+        if not batch or loop.is_closed():
+            self._busy = False
+            return
+        self.batches += 1
+        self.items += len(batch)
+        job = loop.run_in_executor(self.executor, self.work, [item for item, _ in batch])
+        job.add_done_callback(lambda done: self._finish(loop, batch, done))
+
+    def _finish(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[T, asyncio.Future[R]]],
+                job: asyncio.Future[list[R]]) -> None:
+        try:
+            results = job.result()
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(results)} results for {len(batch)} questions")
+        except Exception as exc:  # noqa: BLE001 - every waiter of the batch gets the error
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        except asyncio.CancelledError:
+            for _, future in batch:
+                future.cancel()
+        else:
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+        if loop is self._loop:
+            self._start(loop)  # whatever queued meanwhile forms the next batch
 
     async def aclose(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
         self.executor.shutdown(wait=True)

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# As `bot` runs (bot/__main__.py): OpenMP threads (FAISS, torch) sleep instead of spinning,
+# which on a shared 2-core machine made in-process timings swing by 10x.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEV = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"

@@ -12,9 +12,6 @@ the whole webhook handler in-process (aiohttp test client: signature, AES, XML, 
 from __future__ import annotations
 
 import argparse
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `bot` sets it
 import asyncio
 import itertools
 import tempfile

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import jieba
 import numpy as np
@@ -127,6 +128,7 @@ class KeywordIndex:
         index._arrays(vocab, ids, offsets, tokenizer)
         index.docs, index.weights, index.starts = docs, weights, starts
         index.df = np.diff(starts)
+        index.peaks = index._peaks()
         index.max_idf = index.idf(0)
         return index
 
@@ -159,8 +161,15 @@ class KeywordIndex:
         self.df = np.bincount(terms, minlength=len(vocab)).astype(np.int64)
         self.starts = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(self.df, out=self.starts[1:])
+        self.peaks = self._peaks()
         # Unknown terms weigh as much as the rarest known ones: they count against coverage.
         self.max_idf = self.idf(0)
+
+    def _peaks(self) -> np.ndarray:
+        """Each term's highest weight in any passage (bounds what it adds to a score)."""
+        if not len(self.docs):
+            return np.zeros(len(self.vocab), dtype=np.float32)
+        return np.maximum.reduceat(self.weights, self.starts[:-1])
 
     @property
     def tokens(self) -> list[list[str]]:
@@ -178,8 +187,9 @@ class KeywordIndex:
         return self.idf(int(self.df[t])) if t is not None else self.max_idf
 
     def query(self, question: str) -> KeywordMatch:
-        """The passages sharing a term with ``question``, with their BM25 and coverage."""
-        parts: list[tuple[np.ndarray, np.ndarray, float]] = []
+        """The question's terms with their postings: scores are computed for the passages
+        asked about (``KeywordMatch.at``) or the best ones (``top``), never for all."""
+        parts: list[Term] = []
         total = 0.0
         for term, count in _terms(self.tokenizer, question):
             t = self.term_ids.get(term)
@@ -187,8 +197,8 @@ class KeywordIndex:
             total += idf * count
             if t is not None:
                 start, end = self.starts[t], self.starts[t + 1]
-                parts.append((self.docs[start:end], idf * count * self.weights[start:end],
-                              idf * count))
+                parts.append(Term(self.docs[start:end], self.weights[start:end], idf * count,
+                                  idf * count * float(self.peaks[t])))
         return KeywordMatch(self.size, parts, total)
 
     def score(self, question: str) -> tuple[np.ndarray, np.ndarray]:
@@ -202,62 +212,92 @@ def _terms(tokenizer: Callable[[str], list[str]], text: str) -> tuple[tuple[str,
     return tuple(Counter(tokenizer(text)).items())
 
 
-class KeywordMatch:
-    """BM25 and coverage of the passages a question touches (``ids``, in no order)."""
+class Term(NamedTuple):
+    """One question term: its postings (passages ascending), its weight idf × count, and the
+    most it can add to any passage's BM25."""
 
-    def __init__(self, size: int, parts: list[tuple[np.ndarray, np.ndarray, float]],
-                 total: float) -> None:
+    docs: np.ndarray
+    weights: np.ndarray
+    weight: float
+    bound: float
+
+
+class KeywordMatch:
+    """BM25 and coverage for one question, computed only where asked.
+
+    Scores are added term by term in the question's order, in float32, exactly as the dense
+    scoring did, so they are the same to the bit (tests/test_keyword.py).
+    """
+
+    def __init__(self, size: int, terms: list[Term], total: float) -> None:
         self.size = size
-        found = np.concatenate([docs for docs, _, _ in parts]) if parts else np.zeros(0, np.int32)
-        # Each touched passage gets a slot (no sort, no array of the collection's size filled):
-        # write every position, keep the one that stuck, then number the survivors.
-        self._slot = np.empty(size, dtype=np.int32)
-        where = np.arange(len(found), dtype=np.int32)
-        self._slot[found] = where
-        self.ids = found[self._slot[found] == where]
-        self._slot[self.ids] = np.arange(len(self.ids), dtype=np.int32)
-        self.bm25 = np.zeros(len(self.ids), dtype=np.float32)
-        covered = np.zeros(len(self.ids), dtype=np.float32)
-        for docs, contributions, weight in parts:  # in the question's term order, as before
-            slots = self._slot[docs]
-            self.bm25[slots] += contributions
-            covered[slots] += weight
-        self.coverage = covered / total if total else covered
+        self.terms = terms
+        self.total = total
 
     def at(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(bm25, coverage) of the passages ``ids``; 0 for those the question did not touch."""
+        """(bm25, coverage) of the passages ``ids``; 0 where the question has no term."""
         ids = np.asarray(ids, dtype=np.int64)
-        if not len(self.ids):
-            zeros = np.zeros(len(ids), dtype=np.float32)
-            return zeros, zeros.copy()
-        slots = self._slot[ids]  # garbage where untouched: checked against self.ids
-        inside = (slots >= 0) & (slots < len(self.ids))
-        slots = np.where(inside, slots, 0)
-        hit = inside & (self.ids[slots] == ids)
-        return (np.where(hit, self.bm25[slots], 0).astype(np.float32),
-                np.where(hit, self.coverage[slots], 0).astype(np.float32))
+        bm25 = np.zeros(len(ids), dtype=np.float32)
+        covered = np.zeros(len(ids), dtype=np.float32)
+        zero = np.float32(0)
+        for term in self.terms:
+            at = np.minimum(np.searchsorted(term.docs, ids), len(term.docs) - 1)
+            found = term.docs[at] == ids
+            weight = np.float32(term.weight)
+            bm25 += np.where(found, weight * term.weights[at], zero)
+            covered += np.where(found, weight, zero)
+        return bm25, covered / self.total if self.total else covered
+
+    def touched(self, terms: list[Term] | None = None,
+                allowed: np.ndarray | None = None) -> np.ndarray:
+        """The passages holding any of ``terms`` (default: all), ascending."""
+        chosen = self.terms if terms is None else terms
+        if not chosen:
+            return np.zeros(0, dtype=np.int64)
+        ids = np.concatenate([t.docs for t in chosen]).astype(np.int64)
+        if len(chosen) > 1:  # sorted runs: a stable (merge) sort is nearly linear
+            ids.sort(kind="stable")
+            ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
+        return ids if allowed is None else ids[allowed[ids]]
 
     def top(self, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
         """The ``k`` passages with the highest BM25 (among ``allowed`` ones, a mask).
 
-        With fewer than ``k`` touched passages the rest is filled as the dense ranking always
-        did (argpartition over every passage), so the candidates stay exactly the same.
+        Max-score pruning: the terms that can add the most are searched first; once the
+        k-th best score found beats what all remaining terms together could add, passages
+        holding only those terms cannot enter, and their (long) postings are only looked up
+        for the candidates. With fewer than ``k`` matching passages the rest is filled as the
+        dense ranking always did, so the candidates stay exactly the same.
         """
-        ids, bm25 = self.ids, self.bm25
-        if allowed is not None:
-            keep = allowed[ids]
-            ids, bm25 = ids[keep], bm25[keep]
-        if k >= self.size or len(ids) < k:
-            dense, _ = self.dense()
-            if allowed is not None:
-                dense = np.where(allowed, dense, -1.0).astype(np.float32)
-            return np.argpartition(-dense, k - 1)[:k] if k < len(dense) else np.arange(k)
+        if k >= self.size:
+            return np.arange(k)
+        ranked = sorted(self.terms, key=lambda t: -t.bound)
+        left = np.cumsum([t.bound for t in ranked][::-1])[::-1]  # left[i]: ranked[i:] at most
+        used, ids = 0, np.zeros(0, dtype=np.int64)
+        while len(ids) < k and used < len(ranked):
+            used += 1
+            ids = self.touched(ranked[:used], allowed)
+        if len(ids) < k:
+            return self._dense_top(k, allowed)
+        bm25, _ = self.at(ids)
+        threshold = float(np.partition(bm25, len(bm25) - k)[len(bm25) - k])
+        needed = next((i for i in range(len(ranked)) if left[i] * (1 + 1e-5) < threshold),
+                      len(ranked))
+        if needed > used:  # the threshold does not rule the other terms out yet
+            ids = self.touched(ranked[:needed], allowed)
+            bm25, _ = self.at(ids)
         return ids[np.argpartition(-bm25, k - 1)[:k]] if k < len(ids) else ids
+
+    def _dense_top(self, k: int, allowed: np.ndarray | None) -> np.ndarray:
+        dense, _ = self.dense()
+        if allowed is not None:
+            dense = np.where(allowed, dense, -1.0).astype(np.float32)
+        return np.argpartition(-dense, k - 1)[:k]
 
     def dense(self) -> tuple[np.ndarray, np.ndarray]:
         """(bm25, coverage) as arrays over every passage."""
         bm25 = np.zeros(self.size, dtype=np.float32)
         coverage = np.zeros(self.size, dtype=np.float32)
-        bm25[self.ids] = self.bm25
-        coverage[self.ids] = self.coverage
+        ids = self.touched()
+        bm25[ids], coverage[ids] = self.at(ids)
         return bm25, coverage

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -58,24 +59,30 @@ async def drive(base: str, clients: int, total: int, qs: list[str]) -> dict:
             "errors": errors}
 
 
-def bare(qs: list[str], rounds: int, model: dict) -> list[float]:
-    """Encode + search in-process, one question at a time (what one request costs at least)."""
+def bare(qs: list[str], rounds: int, model: dict) -> tuple[list[float], list[float]]:
+    """In-process, one question at a time (what one request costs at least): the question
+    encode alone, and encode + search (``engine.search``), interleaved."""
     import dataclasses
 
     from bot.config import load_config
     from bot.engine import Engine
+    from bot.keyword import question_terms
 
     cfg = load_config(ROOT / "config.toml")
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model))
     engine, _ = Engine.open(cfg)
     for q in qs[:5]:
         engine.search(q)  # warm up
-    times = []
-    for q in (qs * rounds)[: len(qs) * rounds]:
+    encode, search = [], []
+    for q in qs * rounds:
+        started = time.perf_counter()
+        engine.embedder.encode_queries([engine.retriever.query_text(q)])
+        encode.append((time.perf_counter() - started) * 1000)
+        question_terms.cache_clear()  # tokenised afresh, as a new question is
         started = time.perf_counter()
         engine.search(q)
-        times.append((time.perf_counter() - started) * 1000)
-    return times
+        search.append((time.perf_counter() - started) * 1000)
+    return encode, search
 
 
 def run_server(model: dict, levels: list[int], requests: int, qs: list[str]) -> list[dict]:
@@ -92,19 +99,36 @@ def run_server(model: dict, levels: list[int], requests: int, qs: list[str]) -> 
         with serve(config, Path(tmp), ENV) as (base, pid, ready):
             print(f"bot serve ({model}) ready in {ready:.2f} s; RSS {rss_mb(pid):.0f} MB")
             asyncio.run(drive(base, 4, 40, qs))  # warm up
-            results = [asyncio.run(drive(base, level, requests, qs)) for level in levels]
+            results = []
+            for level in levels:
+                results.append(asyncio.run(drive(base, level, requests, qs)))
+                results[-1]["load"] = os.getloadavg()[0]  # shared machine: say how busy
             print(f"RSS after load {rss_mb(pid):.0f} MB")
     for r in results:
         r["ready"] = ready
     return results
 
 
-def table(results: list[dict], bare_p50: float) -> None:
+def table(results: list[dict], encode_p50: float, bare_p50: float) -> None:
     print(f"{'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-          f"{'errors':>6} {'p50/bare':>8}")
+          f"{'errors':>6} {'p50/encode':>10} {'p50/bare':>8} {'load':>5}")
     for r in results:
         print(f"{r['clients']:>7} {r['req_s']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
-              f"{r['p99']:>8.1f} {r['errors']:>6} {r['p50'] / bare_p50:>8.2f}")
+              f"{r['p99']:>8.1f} {r['errors']:>6} {r['p50'] / encode_p50:>10.2f} "
+              f"{r['p50'] / bare_p50:>8.2f} {r['load']:>5.2f}")
+
+
+def measure(model: dict, levels: list[int], requests: int, qs: list[str]) -> list[dict]:
+    """Bare figures in-process, then the server: one backend's rows."""
+    encode_ms, bare_ms = bare(qs, 3, model)
+    encode_p50, bare_p50 = percentile(encode_ms, 50), percentile(bare_ms, 50)
+    print(f"\n{model}: bare encode p50 {encode_p50:.1f} ms; bare retrieval (encode + search, "
+          f"in-process) p50 {bare_p50:.1f} ms, p99 {percentile(bare_ms, 99):.1f} ms over "
+          f"{len(bare_ms)} questions; load average {os.getloadavg()[0]:.2f}")
+    results = run_server(model, levels, requests, qs)
+    table(results, encode_p50, bare_p50)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return results
 
 
 def main() -> None:
@@ -120,20 +144,10 @@ def main() -> None:
     qs = questions()
     levels = [int(x) for x in args.levels.split(",")]
     model = {"backend": args.backend, "quantize": args.quantize}
-    bare_ms = bare(qs, 3, model)
-    bare_p50 = percentile(bare_ms, 50)
-    print(f"bare retrieval (encode + search, in-process, {model}): p50 {bare_p50:.1f} ms, "
-          f"p99 {percentile(bare_ms, 99):.1f} ms over {len(bare_ms)} questions")
-    results = run_server(model, levels, args.requests, qs)
-    table(results, bare_p50)
+    results = measure(model, levels, args.requests, qs)
     if not args.baseline:
         return
-    base_model = {"backend": args.baseline, "quantize": False}
-    base_ms = bare(qs, 3, base_model)
-    base_p50 = percentile(base_ms, 50)
-    print(f"\nbaseline bare retrieval ({base_model}): p50 {base_p50:.1f} ms")
-    baseline = run_server(base_model, levels, args.requests, qs)
-    table(baseline, base_p50)
+    baseline = measure({"backend": args.baseline, "quantize": False}, levels, args.requests, qs)
     print(f"\n{'clients':>7} {'req/s ratio':>11} {'p50 ratio':>9} {'p99 ratio':>9}   "
           f"({model['backend']} / {args.baseline})")
     for r, b in zip(results, baseline, strict=True):

@@ -50,7 +50,7 @@ async def main_async(rounds: int) -> None:
     from bot.app import create_app
     from bot.config import load_config
     from bot.engine import Engine
-    from bot.keyword import _terms
+    from bot.keyword import question_terms
 
     tmp = Path(tempfile.mkdtemp())
     cfg = load_config(ROOT / "config.toml")
@@ -71,11 +71,11 @@ async def main_async(rounds: int) -> None:
     vectors = {q: engine.embedder.encode_queries([retriever.query_text(q)])[0] for q in qs}
 
     def search(q: str) -> object:
-        _terms.cache_clear()  # a new question is tokenised
+        question_terms.cache_clear()  # a new question is tokenised
         return retriever.search_vector(q, vectors[q])
 
     def bare(q: str) -> object:
-        _terms.cache_clear()
+        question_terms.cache_clear()
         return engine.search(q)
 
     app = create_app(cfg, engine)
@@ -86,18 +86,18 @@ async def main_async(rounds: int) -> None:
         conversation = app[CONVERSATION]
 
         async def asearch(q: str) -> object:
-            _terms.cache_clear()
+            question_terms.cache_clear()
             return await engine.asearch(q)
 
         async def respond(q: str) -> object:
-            _terms.cache_clear()
+            question_terms.cache_clear()
             return await conversation.respond(peer_message(q, next(ids)))
 
         # Sealed (the client's work) before the clock starts, in the order they are asked.
         sealed = iter([peer.envelope(peer.text_xml(q, msg_id=next(ids)), "aes") for q in qs])
 
         async def webhook(q: str) -> object:
-            _terms.cache_clear()
+            question_terms.cache_clear()
             query, body = next(sealed)
             async with client.post("/wechat", params=query, data=body) as r:
                 assert r.status == 200, r.status

@@ -74,7 +74,7 @@ def main() -> None:
     from bot.config import load_config
     from bot.embed import load_embedder
     from bot.index import Index, ann_index, load_index, open_or_build, save_index
-    from bot.keyword import _terms, tokenize
+    from bot.keyword import question_terms, tokenize
     from bot.retrieve import Retriever
 
     cfg = load_config(ROOT / "config.toml")
@@ -117,7 +117,7 @@ def main() -> None:
             times = []
             for _ in range(args.rounds):
                 for q, v in zip(qs, query_vectors, strict=True):
-                    _terms.cache_clear()  # every question is tokenised, as a new one is
+                    question_terms.cache_clear()  # every question is tokenised, as a new one is
                     t = time.perf_counter()
                     retriever.search_vector(q, v)
                     times.append((time.perf_counter() - t) * 1000)

@@ -76,11 +76,12 @@ def search_mode(cut: list[str]) -> list[str]:
 
 
 class KeywordIndex:
-    """An inverted index of BM25 weights: a question touches only its own terms' postings.
+    """An inverted index of BM25 weights: a question looks only at its own terms' postings.
 
     Postings are stored term by term (CSC-like: ``starts[t]:starts[t + 1]`` into ``docs`` and
-    ``weights``), built with numpy from token ids, so 100k passages load in seconds and a
-    question costs the size of its terms' postings, not of the collection.
+    ``weights``), built with numpy from token ids and saved as arrays, so 100k passages load
+    in seconds; a question costs its rare terms' postings (see ``KeywordMatch.top``), not the
+    collection's size.
     """
 
     def __init__(
@@ -191,7 +192,7 @@ class KeywordIndex:
         asked about (``KeywordMatch.at``) or the best ones (``top``), never for all."""
         parts: list[Term] = []
         total = 0.0
-        for term, count in _terms(self.tokenizer, question):
+        for term, count in question_terms(self.tokenizer, question):
             t = self.term_ids.get(term)
             idf = self.idf(int(self.df[t])) if t is not None else self.max_idf
             total += idf * count
@@ -207,7 +208,7 @@ class KeywordIndex:
 
 
 @lru_cache(maxsize=1024)
-def _terms(tokenizer: Callable[[str], list[str]], text: str) -> tuple[tuple[str, int], ...]:
+def question_terms(tokenizer: Callable[[str], list[str]], text: str) -> tuple[tuple[str, int], ...]:
     """A question's terms and counts, tokenised once for every index that scores it."""
     return tuple(Counter(tokenizer(text)).items())
 

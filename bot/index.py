@@ -326,7 +326,7 @@ def _saved_ann(version: Path, kind: str, count: int) -> faiss.Index | None:
     if kind == "flat" or not path.exists():
         return None
     try:
-        ann = faiss.downcast_index(faiss.read_index(str(path)))
+        ann = faiss.read_index(str(path))  # already the concrete type
     except RuntimeError:
         return None
     if ann.ntotal != count:

@@ -101,21 +101,33 @@ def run_server(model: dict, levels: list[int], requests: int, qs: list[str]) -> 
             asyncio.run(drive(base, 4, 40, qs))  # warm up
             results = []
             for level in levels:
+                client, server = cpu_ms(), cpu_ms(pid)
                 results.append(asyncio.run(drive(base, level, requests, qs)))
                 results[-1]["load"] = os.getloadavg()[0]  # shared machine: say how busy
+                # CPU per request: this client shares the server's two cores
+                results[-1]["client_cpu"] = (cpu_ms() - client) / requests
+                results[-1]["server_cpu"] = (cpu_ms(pid) - server) / requests
             print(f"RSS after load {rss_mb(pid):.0f} MB")
     for r in results:
         r["ready"] = ready
     return results
 
 
+def cpu_ms(pid: int | None = None) -> float:
+    """CPU time (user + system) of a process so far, in ms (default: this one)."""
+    fields = Path(f"/proc/{pid or os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def table(results: list[dict], encode_p50: float, bare_p50: float) -> None:
     print(f"{'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-          f"{'errors':>6} {'p50/encode':>10} {'p50/bare':>8} {'load':>5}")
+          f"{'errors':>6} {'p50/encode':>10} {'p50/bare':>8} {'load':>5} "
+          f"{'server CPU':>10} {'client CPU':>10}")
     for r in results:
         print(f"{r['clients']:>7} {r['req_s']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} "
               f"{r['p99']:>8.1f} {r['errors']:>6} {r['p50'] / encode_p50:>10.2f} "
-              f"{r['p50'] / bare_p50:>8.2f} {r['load']:>5.2f}")
+              f"{r['p50'] / bare_p50:>8.2f} {r['load']:>5.2f} {r['server_cpu']:>10.2f} "
+              f"{r['client_cpu']:>10.2f}")
 
 
 def measure(model: dict, levels: list[int], requests: int, qs: list[str]) -> list[dict]:

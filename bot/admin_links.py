@@ -15,14 +15,14 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import linkstore
 from bot.admin_auth import BEARER
 from bot.admin_stats import unanswered_groups
 from bot.keys import ADMIN_SESSION, ADMIN_TZ, ENGINE, QUERYLOG
 from bot.links import Link, link_to, locate, positions
 from bot.passages import Passage
 from bot.proxy import client_address
-from bot.store import Filters, SQLiteStore
+from bot.store import Filters, QueryStore
+from bot.store import links as linkstore
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,30 +45,15 @@ def actor(request: web.Request, by: str = "") -> str:
     return f"{name + ' / ' if name else ''}{how} from {client_address(request)}"
 
 
-NEEDS_SQLITE = ("links and votes are kept in the SQLite query log for now; this server logs to "
-                "PostgreSQL ([querylog] url)")
+def store_of(where: web.Request | web.Application) -> QueryStore:
+    """The query log, where links, their audit trail and votes are kept (either database)."""
+    return (where.app if isinstance(where, web.Request) else where)[QUERYLOG]
 
 
-def store_of(where: web.Request | web.Application) -> SQLiteStore:
-    """The SQLite query log (links and votes are not in the PostgreSQL store yet)."""
-    store = (where.app if isinstance(where, web.Request) else where)[QUERYLOG]
-    if not isinstance(store, SQLiteStore):
-        raise _json_error(web.HTTPNotImplemented, NEEDS_SQLITE)
-    return store
-
-
-async def read(request: web.Request | web.Application, fn: Callable[..., Any],
+async def read(where: web.Request | web.Application, fn: Callable[..., Any],
                *args: Any) -> Any:
-    """``fn(conn, *args)`` on a fresh read connection, off the event loop."""
-    querylog = store_of(request)
-
-    def run() -> Any:
-        conn = querylog.read()
-        try:
-            return fn(conn, *args)
-        finally:
-            conn.close()
-    return await asyncio.to_thread(run)
+    """``fn(conn, *args)`` of bot.store.links on a read connection, off the event loop."""
+    return await store_of(where).call_read(fn, *args)
 
 
 async def reload_links(app: web.Application) -> None:
@@ -78,17 +63,13 @@ async def reload_links(app: web.Application) -> None:
     await asyncio.get_running_loop().run_in_executor(None, engine.set_links, links)
 
 
-def _signature(conn: Any) -> tuple:
-    return tuple(conn.execute("SELECT count(*), max(id), max(created_at) FROM links").fetchone())
-
-
 async def follow_links(app: web.Application, every: float = POLL_SECONDS) -> None:
     """Pick up links changed by another process (``bot links import``, a second server)."""
-    seen = await read(app, _signature)
+    seen = await read(app, linkstore.signature)
     while True:
         await asyncio.sleep(every)
         try:
-            now = await read(app, _signature)
+            now = await read(app, linkstore.signature)
             if now != seen:
                 await reload_links(app)
                 seen = now
@@ -98,10 +79,6 @@ async def follow_links(app: web.Application, every: float = POLL_SECONDS) -> Non
 
 async def links_ctx(app: web.Application) -> Any:
     """Load the links with the index when the server starts, and follow outside changes."""
-    if not isinstance(app[QUERYLOG], SQLiteStore):
-        log.warning("links: %s; linked questions are off", NEEDS_SQLITE)
-        yield
-        return
     await reload_links(app)
     task = asyncio.create_task(follow_links(app))
     yield
@@ -245,9 +222,6 @@ async def review_queue(request: web.Request) -> dict[str, Any]:
 
 async def feedback_stats(request: web.Request) -> dict[str, Any]:
     """For the stats page: helpful rate by week and how much waits in the review queue."""
-    if not isinstance(request.app[QUERYLOG], SQLiteStore):  # not kept in PostgreSQL yet
-        return {"helpful_by_week": [], "to_review": dict.fromkeys(
-            ("unanswered", "unhelpful", "choices", "links_needing_review"), 0)}
     queue = await review_queue(request)
     return {"helpful_by_week": queue["helpful_by_week"],
             "to_review": {k: len(queue[k]) for k in ("unanswered", "unhelpful", "choices",
@@ -271,9 +245,7 @@ async def links_page(request: web.Request) -> web.Response:
     question = request.query.get("question", "")[:MAX_QUESTION]
     query_id = request.query.get("query_id", "")
     if query_id.isdigit() and not question:
-        row = await read(request, lambda c: c.execute(
-            "SELECT question FROM queries WHERE id = ?", (int(query_id),)).fetchone())
-        question = row[0] if row else ""
+        question = await read(request, linkstore.question_of, int(query_id))
     q = request.query.get("q", question)[:2000]
     links = [link_view(link, request) for link in await read(request, linkstore.list_links)]
     return render(request, "links.html", {

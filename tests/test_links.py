@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot import feedback, linkstore
+from bot import feedback
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ENGINE, QUERYLOG
+from bot.store import links as linkstore
 from bot.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import ROOT, make_config

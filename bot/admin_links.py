@@ -30,6 +30,7 @@ MAX_QUESTION = 500
 SEARCH_HITS = 10
 UNANSWERED_SHOWN = 50
 POLL_SECONDS = 2.0  # how soon links imported by another process are served
+OUTLINE_WORDS = 60  # characters of each passage shown when browsing a document
 
 
 def _json_error(status: type[web.HTTPException], message: str) -> web.HTTPException:
@@ -112,6 +113,21 @@ async def search_passages(request: web.Request, q: str) -> list[dict[str, Any]]:
                 hits.append(passage_json(index.passages[i], 0.0))
                 seen.add(index.passages[i].id)
     return hits
+
+
+def browse(index: Any, doc: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The link picker's other way in: (documents, the passages of ``doc`` in their order),
+    each passage with its citation and first words, for staff who know where the answer is."""
+    counts: dict[str, int] = {}
+    for passage in index.passages:
+        counts[passage.source] = counts.get(passage.source, 0) + 1
+    docs = [{"file": name, "title": record.title or name, "passages": counts.get(name, 0)}
+            for name, record in sorted(index.files.items()) if counts.get(name)]
+    outline = [{"id": p.id, "citation": p.citation, "first_words": words[:OUTLINE_WORDS],
+                "more": len(words) > OUTLINE_WORDS}
+               for p in index.passages if p.source == doc
+               for words in [" ".join(p.text.split())]] if doc else []
+    return docs, outline
 
 
 def local_time(request: web.Request, stamp: str) -> str:
@@ -248,9 +264,15 @@ async def links_page(request: web.Request) -> web.Response:
         question = await read(request, linkstore.question_of, int(query_id))
     q = request.query.get("q", question)[:2000]
     links = [link_view(link, request) for link in await read(request, linkstore.list_links)]
+    doc = request.query.get("doc", "")[:500]
+    docs, outline = browse(request.app[ENGINE].index, doc)
+    if doc and not outline:
+        raise web.HTTPNotFound(text="no such document in the index")
     return render(request, "links.html", {
         "question": question, "query_id": query_id if query_id.isdigit() else "", "q": q,
         "hits": await search_passages(request, q) if q else [], "links": links,
+        "docs": docs, "doc": doc, "outline": outline,
+        "doc_title": next((d["title"] for d in docs if d["file"] == doc), ""),
         "audit": [{**a, "time_local": local_time(request, a["time"])}
                   for a in (await read(request, linkstore.audit_trail))[:30]],
         "saved": request.query.get("saved", ""),

@@ -89,6 +89,7 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
         server: tuple[str, Path]) -> None:
     base, tmp = server
     data = json.loads((DATA / "links_eval.json").read_text(encoding="utf-8"))
+    held = json.loads((DATA / "links_heldout.json").read_text(encoding="utf-8"))
     indexed = passages(tmp)
 
     def target(entry: dict) -> dict:
@@ -99,7 +100,7 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
     wrong = [e["question"] for e, p in links if not answers_with(ask(base, e["question"]), p)]
     # Chosen as questions the bot got wrong; main's ranking (adapter, gate) has since fixed 3.
     assert len(wrong) >= 7, "the linked questions are ones the bot gets wrong before linking"
-    before = {q: top1(ask(base, q)) for q in data["unrelated"]}
+    before = {q: top1(ask(base, q)) for q in data["unrelated"] + held["unrelated"]}
 
     for entry, passage in links:
         status, stored = api(base, "POST", "/admin/api/links",
@@ -116,17 +117,26 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
     originals = sum(answers_with(ask(base, e["question"]), p) for e, p in links)
     paraphrased = [(q, answers_with(ask(base, q), p)) for e, p in links
                    for q in e["paraphrases"]]
+    unseen = [(q, answers_with(ask(base, q), p)) for qs, (_, p) in
+              zip(held["paraphrases"], links, strict=True) for q in qs]
     kept = [q for q in data["unrelated"] if top1(ask(base, q)) == before[q]]
+    kept_unseen = [q for q in held["unrelated"] if top1(ask(base, q)) == before[q]]
     print(f"links: wrong before {len(wrong)}/10; served {served_after:.2f} s after the POST; "
-          f"originals {originals}/10, paraphrases "
+          f"originals {originals}/10; in-sample: paraphrases "
           f"{sum(ok for _, ok in paraphrased)}/{len(paraphrased)}, unrelated kept "
-          f"{len(kept)}/{len(before)}; missed {[q for q, ok in paraphrased if not ok]}, "
-          f"moved {sorted(set(before) - set(kept))}")
+          f"{len(kept)}/{len(data['unrelated'])}; held out: paraphrases "
+          f"{sum(ok for _, ok in unseen)}/{len(unseen)}, unrelated kept "
+          f"{len(kept_unseen)}/{len(held['unrelated'])}; missed "
+          f"{[q for q, ok in paraphrased + unseen if not ok]}, moved "
+          f"{sorted(set(before) - set(kept) - set(kept_unseen))}")
     assert originals == 10
-    # The issue asks for >= 90%; measured 17/20 (85%) with the calibration in bot/links.py,
-    # which keeps unrelated questions first (>= 95%). See BENCHMARKS.md "Linked questions".
+    # The issue's bar (>= 90% of unseen paraphrases, >= 95% of unrelated kept) on the held-out
+    # set, which no constant of bot/links.py was chosen on (measured 28/30 and 40/40). The
+    # in-sample set the constants were chosen on stays at 17/20 (85%): see BENCHMARKS.md.
+    assert sum(ok for _, ok in unseen) >= 0.90 * len(unseen)
+    assert len(kept_unseen) >= 0.95 * len(held["unrelated"])
     assert sum(ok for _, ok in paraphrased) >= 0.85 * len(paraphrased)
-    assert len(kept) >= 0.95 * len(before)
+    assert len(kept) >= 0.95 * len(data["unrelated"])
 
     status, listed = api(base, "GET", "/admin/api/links")
     assert status == 200 and len(listed["links"]) == 10

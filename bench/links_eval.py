@@ -3,11 +3,12 @@ tests/data/links_folder with the real model, the 10 links of tests/data/links_ev
 
     PYTHONPATH=. python bench/links_eval.py [--index DIR]
 
-Prints, for the in-sample set (links_eval.json: the 20 paraphrases and 40 unrelated questions
-the constants of bot/links.py were chosen on) and the held-out set (links_heldout.json: 30
-paraphrases and 40 unrelated questions written before any tuning and never tuned on), how many
-paraphrases get the linked passage first and how many unrelated questions keep their first
-reply. tests/test_links_acceptance.py checks the same through a running `bot serve`.
+Prints, for the in-sample set ("in", links_eval.json: the 20 paraphrases and 40 unrelated
+questions the constants of bot/links.py were chosen on) and two held-out sets ("out",
+links_heldout.json: 30 paraphrases and 40 unrelated questions, used to compare methods, never
+to set a constant; "test", links_test.json: 20 and 20, looked at once), how many paraphrases get
+the linked passage first and how many unrelated questions keep their first reply.
+tests/test_links_acceptance.py checks "in" and "out" through a running `bot serve`.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def evaluate(engine: Engine, verbose: bool = False) -> dict[str, tuple[int, int]
     """(hits, total) per set: originals, paraphrases and unrelated kept, in and out of sample."""
     data = json.loads((DATA / "links_eval.json").read_text(encoding="utf-8"))
     held = json.loads((DATA / "links_heldout.json").read_text(encoding="utf-8"))
+    test = json.loads((DATA / "links_test.json").read_text(encoding="utf-8"))
     passages = engine.index.passages
 
     def target(entry: dict) -> str:
@@ -62,7 +64,7 @@ def evaluate(engine: Engine, verbose: bool = False) -> dict[str, tuple[int, int]
                     and p.path and p.path[-1] == entry["section"])
 
     targets = [target(e) for e in data["links"]]
-    unrelated = {"in": data["unrelated"], "out": held["unrelated"]}
+    unrelated = {"in": data["unrelated"], "out": held["unrelated"], "test": test["unrelated"]}
     engine.set_links([])
     before = {q: first_words(engine.search(q), engine) for qs in unrelated.values() for q in qs}
     links: list[Link] = []
@@ -83,7 +85,9 @@ def evaluate(engine: Engine, verbose: bool = False) -> dict[str, tuple[int, int]
     paraphrases = {"in": [(q, t) for e, t in zip(data["links"], targets, strict=True)
                           for q in e["paraphrases"]],
                    "out": [(q, t) for qs, t in zip(held["paraphrases"], targets, strict=True)
-                           for q in qs]}
+                           for q in qs],
+                   "test": [(q, t) for qs, t in zip(test["paraphrases"], targets, strict=True)
+                            for q in qs]}
     for name, pairs in paraphrases.items():
         out[f"paraphrases {name}"] = (sum(linked(q, t) for q, t in pairs), len(pairs))
     for name, questions in unrelated.items():

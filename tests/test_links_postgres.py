@@ -6,6 +6,7 @@ server (tests/servers.py); rows are checked in the database itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
@@ -181,3 +182,24 @@ async def test_a_workers_choice_becomes_a_link_in_one_click(
     assert review["choices"] == []  # confirmed: out of the queue
     _, again = await post(client, peer.text_xml(question, user="oSomeoneElse000000000001"), "aes")
     assert again["Content"].split("\n\n这个回答：")[0].endswith("——" + citation)
+
+
+async def test_a_link_made_on_one_instance_is_served_by_the_other(
+        aiohttp_client, tmp_path: Path, knowledge_dir: Path,  # noqa: ANN001
+        postgres: Postgres) -> None:
+    config = backend_config("postgres", tmp_path, knowledge_dir, postgres)
+    a = await aiohttp_client(create_app(config))
+    b = await aiohttp_client(create_app(config))
+    passage = a.server.app[ENGINE].index.passages[3]
+    status, link = await api(a, "POST", "/admin/api/links",
+                             json={"question": "在A上关联的问题", "passage_id": passage.id})
+    assert status == 201
+    served = b.server.app[ENGINE].retriever
+    for _ in range(50):  # B polls the shared log (POLL_SECONDS)
+        if served.links is not None and served.links.links:
+            break
+        await asyncio.sleep(0.2)
+        served = b.server.app[ENGINE].retriever
+    assert [x.id for x in served.links.links] == [link["id"]]
+    _, listed = await api(b, "GET", "/admin/api/links")
+    assert [x["question"] for x in listed["links"]] == ["在A上关联的问题"]

@@ -21,7 +21,7 @@ from bot.keys import ADMIN_SESSION, ADMIN_TZ, ENGINE, QUERYLOG
 from bot.links import Link, link_to, locate, positions
 from bot.passages import Passage
 from bot.proxy import client_address
-from bot.store import Filters, QueryStore
+from bot.store import Filters, QueryStore, StoreUnavailable
 from bot.store import links as linkstore
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,18 @@ def store_of(where: web.Request | web.Application) -> QueryStore:
 async def read(where: web.Request | web.Application, fn: Callable[..., Any],
                *args: Any) -> Any:
     """``fn(conn, *args)`` of bot.store.links on a read connection, off the event loop."""
-    return await store_of(where).call_read(fn, *args)
+    try:
+        return await store_of(where).call_read(fn, *args)
+    except StoreUnavailable as exc:
+        raise _json_error(web.HTTPServiceUnavailable, str(exc)) from None
+
+
+async def write(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(conn, *args)`` of bot.store.links in one transaction; 503 while the log is down."""
+    try:
+        return await store_of(request).call(fn, *args)
+    except StoreUnavailable as exc:
+        raise _json_error(web.HTTPServiceUnavailable, str(exc)) from None
 
 
 async def reload_links(app: web.Application) -> None:
@@ -74,6 +85,8 @@ async def follow_links(app: web.Application, every: float = POLL_SECONDS) -> Non
             if now != seen:
                 await reload_links(app)
                 seen = now
+        except web.HTTPServiceUnavailable as exc:  # the log is down: said once per poll
+            log.warning("links: not reloaded: %s", exc.text)
         except Exception:  # noqa: BLE001 - keep serving the links already loaded
             log.exception("links: reloading the links failed")
 
@@ -160,8 +173,7 @@ async def create_link(request: web.Request, question: str, passage_id: str,
         raise _json_error(web.HTTPBadRequest, f"unknown passage id {passage_id[:40]!r}: use the "
                           "id of a hit from GET /admin/api/search?q=...")
     link = link_to(question, index.passages[position], query_id)
-    stored, created = await store_of(request).call(linkstore.save_link, link,
-                                                       actor(request, by))
+    stored, created = await write(request, linkstore.save_link, link, actor(request, by))
     await reload_links(request.app)
     log.info("admin: link %d %s -> %s", stored.id, "created" if created else "moved",
              stored.citation)
@@ -169,7 +181,7 @@ async def create_link(request: web.Request, question: str, passage_id: str,
 
 
 async def remove_link(request: web.Request, link_id: int) -> Link | None:
-    removed = await store_of(request).call(linkstore.delete_link, link_id, actor(request))
+    removed = await write(request, linkstore.delete_link, link_id, actor(request))
     if removed is not None:
         await reload_links(request.app)
     return removed
@@ -318,7 +330,7 @@ async def review_done(request: web.Request) -> web.Response:
         else None
     if query_id is None:
         raise web.HTTPBadRequest(text="query_id missing")
-    await store_of(request).call(linkstore.mark_done, query_id, actor(request))
+    await write(request, linkstore.mark_done, query_id, actor(request))
     raise web.HTTPSeeOther("/admin/review")
 
 

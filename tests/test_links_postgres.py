@@ -203,3 +203,25 @@ async def test_a_link_made_on_one_instance_is_served_by_the_other(
     assert [x.id for x in served.links.links] == [link["id"]]
     _, listed = await api(b, "GET", "/admin/api/links")
     assert [x["question"] for x in listed["links"]] == ["在A上关联的问题"]
+
+
+async def test_staff_actions_say_when_postgres_is_down_and_work_after(
+        aiohttp_client, tmp_path: Path, knowledge_dir: Path,  # noqa: ANN001
+        postgres: Postgres) -> None:
+    config = backend_config("postgres", tmp_path, knowledge_dir, postgres)
+    client = await aiohttp_client(create_app(config))
+    passage = client.server.app[ENGINE].index.passages[3]
+    assert (await api(client, "GET", "/admin/api/links"))[0] == 200  # the staff pool is open
+    postgres.stop()
+    try:
+        status, body = await api(client, "POST", "/admin/api/links",
+                                 json={"question": "数据库停了", "passage_id": passage.id})
+        assert status == 503 and "query log is unreachable" in body["error"]
+    finally:
+        await asyncio.to_thread(postgres.start)
+    # The pool's connections died with the server: the next action runs on a fresh one.
+    status, link = await api(client, "POST", "/admin/api/links",
+                             json={"question": "数据库恢复了", "passage_id": passage.id})
+    assert status == 201, link
+    _, listed = await api(client, "GET", "/admin/api/links")
+    assert [x["question"] for x in listed["links"]] == ["数据库恢复了"]

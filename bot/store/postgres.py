@@ -251,9 +251,18 @@ class PostgresStore(SQLStore):
             return self._staff
 
     def _call_now(self, fn: Callable[..., T], args: tuple, write: bool) -> T:
-        with self._staff_pool().connection() as conn:  # commits, or rolls back on an error
-            conn.read_only = not write
-            result = fn(Translated(conn), *args)
+        """After a database restart the pooled connection is broken: the transaction was
+        rolled back, so it is run once more on a fresh one (every staff write is idempotent:
+        a question has one link, a query one vote)."""
+        for attempt in (0, 1):
+            try:
+                with self._staff_pool().connection() as conn:  # commits, or rolls back
+                    conn.read_only = not write
+                    result = fn(Translated(conn), *args)
+                break
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                if attempt:
+                    raise StoreUnavailable(f"the query log is unreachable: {exc}") from exc
         if write:
             self.writes += 1
         return result

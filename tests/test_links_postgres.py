@@ -105,6 +105,8 @@ async def test_links_votes_and_the_queue_on_postgres(aiohttp_client, tmp_path: P
     assert stats["feedback"]["to_review"]["unhelpful"] == 1
     await login(client)
     assert "厂里拖欠工资工会管不管" in await (await client.get("/admin/review")).text()
+    prefilled = await (await client.get(f"/admin/links?query_id={row_id}")).text()
+    assert 'name="question" value="厂里拖欠工资工会管不管"' in prefilled
 
     status, _ = await api(client, "DELETE", f"/admin/api/links/{link['id']}")
     assert status == 200 and engine.retriever.links.links == []

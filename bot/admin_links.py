@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bot.admin_auth import BEARER
 from bot.admin_stats import unanswered_groups
+from bot.index import Index
 from bot.keys import ADMIN_SESSION, ADMIN_TZ, ENGINE, QUERYLOG
 from bot.links import Link, link_to, locate, positions
 from bot.passages import Passage
@@ -128,7 +129,7 @@ async def search_passages(request: web.Request, q: str) -> list[dict[str, Any]]:
     return hits
 
 
-def browse(index: Any, doc: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def browse(index: Index, doc: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The link picker's other way in: (documents, the passages of ``doc`` in their order),
     each passage with its citation and first words, for staff who know where the answer is."""
     counts: dict[str, int] = {}

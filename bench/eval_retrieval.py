@@ -13,6 +13,8 @@ Sets (each indexes its own folder; indexes are cached under bench/.cache by cont
   plus the notices): none of them is about these laws, so all must be refused.
 - ``labour``: bench/labour_questions.jsonl, 30 questions we wrote ourselves (not STARD's), over
   the labour-law folder: a sanity check that labour questions are answered there.
+- ``mixed``: the notices' questions over that same folder (17 labour laws beside the three
+  notices): the laws must not pull a notice's questions away from it.
 
 Question lines: ``{"q", "expect": [substrings] | null, "section"}`` (a hit is right when its passage
 contains one of the substrings; null = out of scope) or STARD's ``{"q", "articles": [{"law",
@@ -54,6 +56,8 @@ SETS: dict[str, tuple[Path, list[Path]]] = {
                                             NOTICES]),
     "labour": (ROOT / "bench" / "labour_questions.jsonl", [REAL / "labour-laws",
                                                            SHARED.parent / "seeds", NOTICES]),
+    "mixed": (ROOT / "bench" / "notices_questions.jsonl", [REAL / "labour-laws",
+                                                          SHARED.parent / "seeds", NOTICES]),
 }
 MODES = ("bm25", "keyword", "dense", "fused")
 

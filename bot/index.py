@@ -32,10 +32,10 @@ import numpy as np
 from bot.embed import Embedder
 from bot.keyword import KeywordIndex
 from bot.knowledge import KnowledgeError, file_digest, read_notice, scan
-from bot.passages import Passage, notice_passages
+from bot.passages import Passage, notice_passages, sentences
 
 log = logging.getLogger(__name__)
-FORMAT = 3  # bump whenever parsing, passage text or keyword tokens change
+FORMAT = 4  # bump whenever parsing, passage text or keyword tokens change
 
 
 class IndexUnusable(RuntimeError):
@@ -112,8 +112,10 @@ class Index:
         self, model: str, passages: list[Passage], vectors: np.ndarray,
         files: dict[str, FileRecord], built_at: str = "", kind: str = "flat",
         tokens: dict[str, list[str]] | None = None,
+        sentence_vectors: list[np.ndarray] | None = None,
     ) -> None:
-        """``tokens`` maps content hashes to keyword tokens already known (not re-tokenised)."""
+        """``tokens`` maps content hashes to keyword tokens already known (not re-tokenised);
+        ``sentence_vectors`` holds each passage's sentence vectors (rows, maybe none)."""
         self.model = model
         self.passages = passages
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -126,12 +128,39 @@ class Index:
         known = tokens or {}
         self.keyword = KeywordIndex([p.keyword_text for p in passages],
                                     tokens=[known.get(p.content_hash) for p in passages])
+        per = sentence_vectors or [np.zeros((0, self.dim), np.float16) for _ in passages]
+        counts = np.array([len(v) for v in per], dtype=np.int64)
+        self.sentence_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        # float16: sentences are several per passage; the cosines need no more precision.
+        self.sentences = (np.concatenate(per).astype(np.float16) if counts.sum()
+                          else np.zeros((0, self.dim), np.float16))
+
+    def sentence_vectors(self, i: int) -> np.ndarray:
+        return self.sentences[self.sentence_start[i]:self.sentence_start[i + 1]]
+
+    def sentence_cosine(self, ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Each passage's best sentence cosine with ``vector`` (its own cosine if it has
+        no sentences of its own)."""
+        best = self.vectors[ids] @ vector
+        starts, ends = self.sentence_start[ids], self.sentence_start[ids + 1]
+        counts = ends - starts
+        has = counts > 0
+        if not has.any():
+            return best
+        first = np.cumsum(counts) - counts
+        rows = np.repeat(starts - first, counts) + np.arange(int(counts.sum()))
+        sims = self.sentences[rows].astype(np.float32) @ vector
+        best[has] = np.maximum.reduceat(sims, first[has])
+        return best
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
         return {p.content_hash: self.vectors[i] for i, p in enumerate(self.passages)}
 
     def tokens_by_hash(self) -> dict[str, list[str]]:
         return {p.content_hash: t for p, t in zip(self.passages, self.keyword.tokens, strict=True)}
+
+    def sentences_by_hash(self) -> dict[str, np.ndarray]:
+        return {p.content_hash: self.sentence_vectors(i) for i, p in enumerate(self.passages)}
 
 
 def _collect(
@@ -209,12 +238,29 @@ def build_index(
     )
     index = Index(embedder.name, passages, matrix, files,
                   kind=kind or (previous.kind if previous else "flat"),
-                  tokens=previous.tokens_by_hash() if previous else None)
+                  tokens=previous.tokens_by_hash() if previous else None,
+                  sentence_vectors=_sentence_vectors(passages, embedder, previous, progress))
     report.documents = sum(1 for f in files.values() if f.passages)
     report.passages = len(passages)
     report.embedded = len(missing)
     report.seconds = time.perf_counter() - started
     return index, report
+
+
+def _sentence_vectors(passages: list[Passage], embedder: Embedder, previous: Index | None,
+                      progress: bool) -> list[np.ndarray]:
+    """Each passage's sentence vectors, embedding only those of passages that changed."""
+    known = previous.sentences_by_hash() if previous else {}
+    texts = {p.content_hash: sentences(p) for p in passages if p.content_hash not in known}
+    flat = [s for found in texts.values() for s in found]
+    if flat:
+        vectors = embedder.encode_passages(flat, progress=progress).astype(np.float16)
+        start = 0
+        for digest, found in texts.items():
+            known[digest] = vectors[start:start + len(found)]
+            start += len(found)
+    empty = np.zeros((0, embedder.dim), np.float16)
+    return [known.get(p.content_hash, empty) for p in passages]
 
 
 LOCK_FILE = ".lock"
@@ -267,6 +313,8 @@ def save_index(index: Index, index_dir: Path) -> Path:
         for p in index.passages:
             f.write(json.dumps(p.to_json(), ensure_ascii=False) + "\n")
     np.save(building / "vectors.npy", index.vectors)
+    np.save(building / "sentences.npy", index.sentences)
+    np.save(building / "sentence_start.npy", index.sentence_start)
     with open(building / "tokens.jsonl", "w", encoding="utf-8") as f:
         for tokens in index.keyword.tokens:
             f.write(json.dumps(tokens, ensure_ascii=False) + "\n")
@@ -303,6 +351,8 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
         with open(version / "passages.jsonl", encoding="utf-8") as f:
             passages = [Passage.from_json(json.loads(line)) for line in f]
         vectors = np.load(version / "vectors.npy", allow_pickle=False)
+        sentence_rows = np.load(version / "sentences.npy", allow_pickle=False)
+        start = np.load(version / "sentence_start.npy", allow_pickle=False)
         files = {k: FileRecord(**v) for k, v in manifest["files"].items()}
         tokens = _saved_tokens(version / "tokens.jsonl", passages)
     except FileNotFoundError as exc:
@@ -311,7 +361,10 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
         raise IndexUnusable(f"index at {index_dir} is corrupt: {exc}") from exc
     if len(passages) != manifest["count"] or vectors.shape != (len(passages), manifest["dim"]):
         raise IndexUnusable(f"index at {index_dir} is corrupt: sizes do not match the manifest")
-    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens)
+    if len(start) != len(passages) + 1 or start[-1] != len(sentence_rows):
+        raise IndexUnusable(f"index at {index_dir} is corrupt: sentence rows do not match")
+    per = [sentence_rows[start[i]:start[i + 1]] for i in range(len(passages))]
+    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens, per)
 
 
 def _saved_tokens(path: Path, passages: list[Passage]) -> dict[str, list[str]]:

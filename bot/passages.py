@@ -79,6 +79,18 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in SENTENCE.findall(text) if s]
 
 
+MIN_SENTENCE = 4  # shorter pieces (（一）, 第二条) say nothing on their own
+
+
+def sentences(passage: Passage) -> list[str]:
+    """The passage's sentences, each embedded too: a question about one fact (a phone
+    number, a deadline) matches its sentence better than the whole passage. Empty when the
+    passage is one sentence: its own vector already says it."""
+    found = [s.strip() for para in passage.text.split("\n") for s in split_sentences(para)]
+    found = [s for s in found if len(s) >= MIN_SENTENCE]
+    return found if len(found) > 1 else []
+
+
 def _chunks(paragraphs: tuple[str, ...], limit: int = MAX_CHARS) -> list[str]:
     """Join paragraphs; cut a long block at sentence ends into near-equal pieces ≤ limit."""
     whole = "\n".join(paragraphs)

@@ -148,6 +148,8 @@ class LinkIndex:
         where = positions(self.index)
         rows = np.array([where[p.id] for p in self.passages], dtype=np.int64)
         _, coverage = self.index.keyword.score(text)
+        # The whole passage's cosine, as calibrated: reading its best sentence too, as the
+        # retriever does since 823e67c, hijacked more unrelated questions (BENCHMARKS.md).
         cosine = self.index.vectors[rows] @ vector
         fit = 0.5 * np.clip((cosine - PASSAGE_FLOOR) / (PASSAGE_CEIL - PASSAGE_FLOOR), 0, 1) \
             + 0.5 * coverage[rows]

@@ -24,7 +24,7 @@ from common import ROOT, percentile, questions, rss_mb
 
 
 def synthetic(sentences: list[str], vectors: np.ndarray, n: int, seed: int = 7):
-    from bot.passages import Passage
+    from bot.ingest.passages import Passage
 
     rng = random.Random(seed)
     passages, rows = [], np.zeros((n, vectors.shape[1]), dtype=np.float32)
@@ -45,7 +45,7 @@ def main() -> None:
     from bot.config import load_config
     from bot.embed import load_embedder
     from bot.index import Index, ann_index, open_or_build, save_index
-    from bot.passages import split_sentences
+    from bot.ingest.passages import split_sentences
     from bot.retrieve import Retriever
 
     cfg = load_config(ROOT / "config.toml")

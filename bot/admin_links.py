@@ -18,9 +18,9 @@ from aiohttp import web
 from bot.admin_auth import BEARER
 from bot.admin_stats import unanswered_groups
 from bot.index import Index
+from bot.ingest.passages import Passage
 from bot.keys import ADMIN_SESSION, ADMIN_TZ, ENGINE, QUERYLOG
 from bot.links import Link, link_to, locate, positions
-from bot.passages import Passage
 from bot.proxy import client_address
 from bot.store import Filters, QueryStore, StoreUnavailable
 from bot.store import links as linkstore

@@ -30,9 +30,9 @@ import faiss
 import numpy as np
 
 from bot.embed import Embedder
+from bot.ingest.knowledge import KnowledgeError, file_digest, read_notice, scan
+from bot.ingest.passages import Passage, notice_passages, sentences
 from bot.keyword import KeywordIndex
-from bot.knowledge import KnowledgeError, file_digest, read_notice, scan
-from bot.passages import Passage, notice_passages, sentences
 
 log = logging.getLogger(__name__)
 FORMAT = 4  # bump whenever parsing, passage text or keyword tokens change

@@ -19,8 +19,8 @@ import numpy as np
 
 from bot.embed import Embedder
 from bot.index import Index
+from bot.ingest.passages import Passage
 from bot.keyword import tokenize
-from bot.passages import Passage
 from bot.retrieve import DENSE_CEIL as PASSAGE_CEIL
 from bot.retrieve import DENSE_FLOOR as PASSAGE_FLOOR
 from bot.retrieve import Hit, Result, Retriever

@@ -17,7 +17,7 @@ from bot.adapter import load_adapter
 from bot.config import RetrievalConfig
 from bot.embed import Embedder
 from bot.index import Index
-from bot.passages import Passage
+from bot.ingest.passages import Passage
 from bot.synonyms import Synonyms
 
 Mode = Literal["fused", "dense", "keyword"]

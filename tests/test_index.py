@@ -9,7 +9,7 @@ import pytest
 from bot.config import Config
 from bot.embed import HashingEmbedder
 from bot.index import IndexUnusable, build_index, load_index, open_or_build, save_index
-from bot.passages import Passage, sentences
+from bot.ingest.passages import Passage, sentences
 
 
 class CountingEmbedder(HashingEmbedder):

@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass
 
-from bot.parse import ARTICLE_NUMBER, Block, Notice, citation_section
+from bot.ingest.parse import ARTICLE_NUMBER, Block, Notice, citation_section
 
 MAX_CHARS = 400
 SENTENCE = re.compile(r".+?(?:[。！？；!?;][”’」』）)]*|$)", re.S)

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.admin_auth import BEARER
-from bot.admin_stats import unanswered_groups
+from bot.admin.auth import BEARER
+from bot.admin.stats import unanswered_groups
 from bot.index import Index
 from bot.ingest.passages import Passage
 from bot.keys import ADMIN_SESSION, ADMIN_TZ, ENGINE, QUERYLOG
@@ -264,7 +264,7 @@ async def api_review(request: web.Request) -> web.Response:
 # --- pages -----------------------------------------------------------------------------------
 
 def render(request: web.Request, name: str, context: dict[str, Any]) -> web.Response:
-    from bot.admin import render as render_page  # bot.admin imports this module
+    from bot.admin.views import render as render_page  # bot.admin.views imports this module
 
     return render_page(request, name, context)
 

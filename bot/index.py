@@ -226,6 +226,7 @@ def build_index(
     if previous is not None and previous.model != embedder.name:
         previous = None
     passages, files = _collect(knowledge_dir, previous, report)
+    passages = _distinct(passages)
     known = previous.vectors_by_hash() if previous else {}
     missing = list(dict.fromkeys(p.content_hash for p in passages if p.content_hash not in known))
     if missing:
@@ -245,6 +246,19 @@ def build_index(
     report.embedded = len(missing)
     report.seconds = time.perf_counter() - started
     return index, report
+
+
+def _distinct(passages: list[Passage]) -> list[Passage]:
+    """The first of identical passages of one document (the 民法典's part files each carry
+    the same metadata): a repeat would only crowd the hits with the same text."""
+    seen: set[tuple[str, str, str]] = set()
+    kept = []
+    for p in passages:
+        key = (p.doc_title, p.kind, p.text)
+        if key not in seen:
+            seen.add(key)
+            kept.append(p)
+    return kept
 
 
 def _sentence_vectors(passages: list[Passage], embedder: Embedder, previous: Index | None,

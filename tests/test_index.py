@@ -184,3 +184,34 @@ def test_keyword_tokens_are_cached_by_content_hash(hashing_config: Config,
     assert report.added == ["新通知.txt"]
     new = {p.keyword_text for p in changed.passages if p.source == "新通知.txt"}
     assert tokenised and set(tokenised) <= new  # only the new file's passages were tokenised
+
+
+def number_cn(n: int) -> str:
+    """1 -> 一, 205 -> 二百零五 (enough for these tests)."""
+    digits = "零一二三四五六七八九"
+    hundreds, rest = divmod(n, 100)
+    tens, ones = divmod(rest, 10)
+    out = f"{digits[hundreds]}百" if hundreds else ""
+    if tens:
+        out += f"{digits[tens]}十"
+    elif hundreds and ones:
+        out += "零"
+    return out + (digits[ones] if ones else "")
+
+
+def test_identical_passages_of_one_document_are_kept_once(hashing_config: Config) -> None:
+    """The 民法典's part files each carry the same metadata: it is one passage in the index."""
+    folder = hashing_config.knowledge.dir
+    info = "<!-- INFO END -->\n"
+    for part, first in (("总则编", 1), ("物权编", 205)):
+        article = "\n\n".join(f"第{number_cn(first + i)}条 第{part}的第{i + 1}条规定。"
+                              for i in range(3))
+        (folder / f"民法典-{part}.md").write_text(
+            f"# 中华人民共和国民法典\n\n# {part}\n\n"
+            "2020年5月28日 第十三届全国人民代表大会第三次会议通过\n\n2021年1月1日 施行\n\n"
+            f"{info}\n## 第一章 一般规定\n\n{article}\n",
+            encoding="utf-8")
+    index, _ = build_index(folder, HashingEmbedder())
+    code = [p for p in index.passages if p.doc_title == "中华人民共和国民法典"]
+    assert [p.kind for p in code].count("meta") == 1
+    assert sum(p.kind == "section" for p in code) == 6

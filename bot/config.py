@@ -114,7 +114,7 @@ class RetrievalConfig:
         "of the folder for the question to count as off-topic."
     )
     reference_ceiling: float = _setting(
-        0.55, "A folder passage scoring at least this is answered even when a reference law "
+        0.6, "A folder passage scoring at least this is answered even when a reference law "
         "matches better: the folder does speak to the question."
     )
     unsure_margin: float = _setting(

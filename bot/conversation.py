@@ -17,7 +17,7 @@ from bot.admission import Shed
 from bot.answer import MAX_BYTES, candidates, related_hits, render_answer, render_passage
 from bot.config import WechatConfig
 from bot.engine import Engine
-from bot.passages import Passage
+from bot.ingest.passages import Passage
 from bot.retrieve import Result
 from bot.state import BoundedKeys, SharedState
 from bot.store.records import QueryRecord

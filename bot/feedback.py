@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot import linkstore
-from bot.store import QueryStore, SQLiteStore, hash_openid
+from bot.store import QueryStore, hash_openid
+from bot.store import links as linkstore
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,6 @@ def vote_of(message: Any) -> tuple[str, str] | None:
 
 async def save_vote(querylog: QueryStore, openid: str, vote: str, msg_key: str) -> int | None:
     """Attach the vote to its question's row; a failure is logged, never raised."""
-    if not isinstance(querylog, SQLiteStore):
-        log.warning("feedback: votes are kept in the SQLite query log only; %s vote dropped", vote)
-        return None
     stored = hash_openid(openid, querylog.openid_salt) if querylog.openid_salt is not None \
         else openid
     try:

@@ -30,12 +30,12 @@ import faiss
 import numpy as np
 
 from bot.embed import Embedder
+from bot.ingest.knowledge import KnowledgeError, file_digest, read_notice, scan
+from bot.ingest.passages import Passage, notice_passages, sentences
 from bot.keyword import KeywordIndex
-from bot.knowledge import KnowledgeError, file_digest, read_notice, scan
-from bot.passages import Passage, notice_passages
 
 log = logging.getLogger(__name__)
-FORMAT = 3  # bump whenever parsing, passage text or keyword tokens change
+FORMAT = 4  # bump whenever parsing, passage text or keyword tokens change
 HNSW_EF_SEARCH, IVF_NPROBE = 128, 16  # recall 0.991 and 0.794 at 100k (BENCHMARKS.md)
 
 
@@ -112,10 +112,12 @@ class Index:
     def __init__(
         self, model: str, passages: list[Passage], vectors: np.ndarray,
         files: dict[str, FileRecord], built_at: str = "", kind: str = "flat",
-        tokens: dict[str, list[str]] | None = None, keyword: KeywordIndex | None = None,
+        tokens: dict[str, list[str]] | None = None,
+        sentence_vectors: list[np.ndarray] | None = None, keyword: KeywordIndex | None = None,
         ann: faiss.Index | None = None,
     ) -> None:
         """``tokens`` maps content hashes to keyword tokens already known (not re-tokenised);
+        ``sentence_vectors`` holds each passage's sentence vectors (rows, maybe none);
         ``keyword`` and ``ann`` are the keyword and FAISS indexes of exactly these passages,
         loaded ready-made."""
         self.model = model
@@ -130,12 +132,39 @@ class Index:
         known = tokens or {}
         self.keyword = keyword or KeywordIndex([p.keyword_text for p in passages],
                                                tokens=[known.get(p.content_hash) for p in passages])
+        per = sentence_vectors or [np.zeros((0, self.dim), np.float16) for _ in passages]
+        counts = np.array([len(v) for v in per], dtype=np.int64)
+        self.sentence_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        # float16: sentences are several per passage; the cosines need no more precision.
+        self.sentences = (np.concatenate(per).astype(np.float16) if counts.sum()
+                          else np.zeros((0, self.dim), np.float16))
+
+    def sentence_vectors(self, i: int) -> np.ndarray:
+        return self.sentences[self.sentence_start[i]:self.sentence_start[i + 1]]
+
+    def sentence_cosine(self, ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Each passage's best sentence cosine with ``vector`` (its own cosine if it has
+        no sentences of its own)."""
+        best = self.vectors[ids] @ vector
+        starts, ends = self.sentence_start[ids], self.sentence_start[ids + 1]
+        counts = ends - starts
+        has = counts > 0
+        if not has.any():
+            return best
+        first = np.cumsum(counts) - counts
+        rows = np.repeat(starts - first, counts) + np.arange(int(counts.sum()))
+        sims = self.sentences[rows].astype(np.float32) @ vector
+        best[has] = np.maximum.reduceat(sims, first[has])
+        return best
 
     def vectors_by_hash(self) -> dict[str, np.ndarray]:
         return {p.content_hash: self.vectors[i] for i, p in enumerate(self.passages)}
 
     def tokens_by_hash(self) -> dict[str, list[str]]:
         return {p.content_hash: t for p, t in zip(self.passages, self.keyword.tokens, strict=True)}
+
+    def sentences_by_hash(self) -> dict[str, np.ndarray]:
+        return {p.content_hash: self.sentence_vectors(i) for i, p in enumerate(self.passages)}
 
 
 def _collect(
@@ -201,6 +230,7 @@ def build_index(
     if previous is not None and previous.model != embedder.name:
         previous = None
     passages, files = _collect(knowledge_dir, previous, report)
+    passages = _distinct(passages)
     known = previous.vectors_by_hash() if previous else {}
     missing = list(dict.fromkeys(p.content_hash for p in passages if p.content_hash not in known))
     if missing:
@@ -213,12 +243,42 @@ def build_index(
     )
     index = Index(embedder.name, passages, matrix, files,
                   kind=kind or (previous.kind if previous else "flat"),
-                  tokens=previous.tokens_by_hash() if previous else None)
+                  tokens=previous.tokens_by_hash() if previous else None,
+                  sentence_vectors=_sentence_vectors(passages, embedder, previous, progress))
     report.documents = sum(1 for f in files.values() if f.passages)
     report.passages = len(passages)
     report.embedded = len(missing)
     report.seconds = time.perf_counter() - started
     return index, report
+
+
+def _distinct(passages: list[Passage]) -> list[Passage]:
+    """The first of identical passages of one document (the 民法典's part files each carry
+    the same metadata): a repeat would only crowd the hits with the same text."""
+    seen: set[tuple[str, str, str]] = set()
+    kept = []
+    for p in passages:
+        key = (p.doc_title, p.kind, p.text)
+        if key not in seen:
+            seen.add(key)
+            kept.append(p)
+    return kept
+
+
+def _sentence_vectors(passages: list[Passage], embedder: Embedder, previous: Index | None,
+                      progress: bool) -> list[np.ndarray]:
+    """Each passage's sentence vectors, embedding only those of passages that changed."""
+    known = previous.sentences_by_hash() if previous else {}
+    texts = {p.content_hash: sentences(p) for p in passages if p.content_hash not in known}
+    flat = [s for found in texts.values() for s in found]
+    if flat:
+        vectors = embedder.encode_passages(flat, progress=progress).astype(np.float16)
+        start = 0
+        for digest, found in texts.items():
+            known[digest] = vectors[start:start + len(found)]
+            start += len(found)
+    empty = np.zeros((0, embedder.dim), np.float16)
+    return [known.get(p.content_hash, empty) for p in passages]
 
 
 LOCK_FILE = ".lock"
@@ -271,6 +331,8 @@ def save_index(index: Index, index_dir: Path) -> Path:
         for p in index.passages:
             f.write(json.dumps(p.to_json(), ensure_ascii=False) + "\n")
     np.save(building / "vectors.npy", index.vectors)
+    np.save(building / "sentences.npy", index.sentences)
+    np.save(building / "sentence_start.npy", index.sentence_start)
     index.keyword.save(building)
     if not isinstance(index.faiss, faiss.IndexFlat):  # a graph or lists: slow to build
         faiss.write_index(index.faiss, str(building / f"faiss-{index.kind}.index"))
@@ -307,6 +369,8 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
         with open(version / "passages.jsonl", encoding="utf-8") as f:
             passages = [Passage.from_json(json.loads(line)) for line in f]
         vectors = np.load(version / "vectors.npy", allow_pickle=False)
+        sentence_rows = np.load(version / "sentences.npy", allow_pickle=False)
+        start = np.load(version / "sentence_start.npy", allow_pickle=False)
         files = {k: FileRecord(**v) for k, v in manifest["files"].items()}
         keyword = KeywordIndex.load(version, len(passages))
         tokens = _saved_tokens(version / "tokens.jsonl", passages) if keyword is None else {}
@@ -316,7 +380,10 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
         raise IndexUnusable(f"index at {index_dir} is corrupt: {exc}") from exc
     if len(passages) != manifest["count"] or vectors.shape != (len(passages), manifest["dim"]):
         raise IndexUnusable(f"index at {index_dir} is corrupt: sizes do not match the manifest")
-    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens,
+    if len(start) != len(passages) + 1 or start[-1] != len(sentence_rows):
+        raise IndexUnusable(f"index at {index_dir} is corrupt: sentence rows do not match")
+    per = [sentence_rows[start[i]:start[i + 1]] for i in range(len(passages))]
+    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens, per,
                  keyword, _saved_ann(version, kind, len(passages)))
 
 

@@ -10,7 +10,7 @@ import jinja2
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
-from bot.admin_auth import AdminAuth
+from bot.admin.auth import AdminAuth
 from bot.config import Config
 from bot.conversation import Conversation
 from bot.customer_service import CustomerService

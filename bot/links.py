@@ -19,8 +19,8 @@ import numpy as np
 
 from bot.embed import Embedder
 from bot.index import Index
+from bot.ingest.passages import Passage
 from bot.keyword import tokenize
-from bot.passages import Passage
 from bot.retrieve import DENSE_CEIL as PASSAGE_CEIL
 from bot.retrieve import DENSE_FLOOR as PASSAGE_FLOOR
 from bot.retrieve import Hit, Result, Retriever
@@ -146,6 +146,8 @@ class LinkIndex:
         where = positions(self.index)
         rows = np.array([where[p.id] for p in self.passages], dtype=np.int64)
         _, coverage = self.index.keyword.query(text).at(rows)
+        # The whole passage's cosine, as calibrated: reading its best sentence too, as the
+        # retriever does since 823e67c, hijacked more unrelated questions (BENCHMARKS.md).
         cosine = self.index.vectors[rows] @ vector
         fit = 0.5 * np.clip((cosine - PASSAGE_FLOOR) / (PASSAGE_CEIL - PASSAGE_FLOOR), 0, 1) \
             + 0.5 * coverage

@@ -7,44 +7,66 @@ old content hash, so it shows as "needs review" instead of silently pointing els
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import getpass
 import json
+import logging
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, TypeVar
 
-from bot import linkstore
-from bot.config import Config, ConfigError
+from bot.config import Config
 from bot.index import Index
 from bot.links import Link, Links, locate
 from bot.retrieve import Retriever
-from bot.store import SQLiteStore
+from bot.store import StoreUnavailable, open_store
+from bot.store import links as linkstore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FIELDS = ("question", "passage_id", "source", "section_path", "kind", "content_hash",
           "citation", "created_by", "created_at")
 
 
-def _store(cfg: Config) -> SQLiteStore:
+def _call(cfg: Config, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(conn, *args)`` in one transaction of the configured query log (either database)."""
+    async def run() -> T:
+        querylog = await open_store(dataclasses.replace(cfg.querylog, pool_size=1))
+        try:
+            return await querylog.call(fn, *args)
+        finally:
+            await querylog.aclose()
+    return asyncio.run(run())
+
+
+def stored_links(cfg: Config) -> list[Link]:
+    """The links in the query log; none when it has none yet (or cannot be read)."""
+    path = cfg.querylog.path
     if cfg.querylog.url:
-        raise ConfigError("bot links: links are kept in the SQLite query log for now, and "
-                          "[querylog] url points at PostgreSQL")
-    return SQLiteStore(cfg.querylog.path)
+        try:
+            return _call(cfg, linkstore.list_links)
+        except StoreUnavailable as exc:
+            log.warning("links: not read (%s)", exc)
+            return []
+    if not path.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return linkstore.list_links(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:  # an old query log without the links table, or not a database
+        return []
 
 
 def attach_links(cfg: Config, retriever: Retriever) -> int:
     """Let ``bot ask`` answer as the server does: with the links in the query log, if any."""
-    path = cfg.querylog.path
-    if cfg.querylog.url or not path.is_file():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            links = linkstore.list_links(conn)
-        finally:
-            conn.close()
-    except sqlite3.Error:  # an old query log without the links table, or not a database
-        return 0
+    links = stored_links(cfg)
     if links:
         held = Links(retriever.embedder)
         held.set(links)
@@ -54,11 +76,7 @@ def attach_links(cfg: Config, retriever: Retriever) -> int:
 
 def export_links(cfg: Config, out: TextIO) -> int:
     """Every stored link, one JSON object a line; returns how many."""
-    querylog = _store(cfg)
-    try:
-        links = querylog.call_sync(linkstore.list_links)
-    finally:
-        querylog.close()
+    links = _call(cfg, linkstore.list_links)
     for link in links:
         data = link.to_json()
         out.write(json.dumps({k: data[k] for k in FIELDS}, ensure_ascii=False) + "\n")
@@ -108,11 +126,7 @@ def import_links(cfg: Config, file: Path, index: Index) -> int:
 
     def store(conn):  # noqa: ANN001, ANN202 - one transaction: all lines or none
         return [linkstore.save_link(conn, link, actor, "import")[1] for link in links]
-    querylog = _store(cfg)
-    try:
-        created = querylog.call_sync(store)
-    finally:
-        querylog.close()
+    created = _call(cfg, store)
     print(f"links: imported {len(links)} ({sum(created)} new, {len(links) - sum(created)} "
           "updated); a running bot serve serves them within seconds")
     return 0

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.admin_guard import check_bearer
+from bot.admin.guard import check_bearer
 from bot.admission import QUEUE_FULL, WAITED_TOO_LONG
 from bot.keys import (
     ADMIN_AUTH,

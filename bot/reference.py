@@ -13,7 +13,7 @@ import logging
 from bot.config import Config
 from bot.embed import Embedder
 from bot.index import Index, open_or_build
-from bot.knowledge import KnowledgeError
+from bot.ingest.knowledge import KnowledgeError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from bot.adapter import load_adapter
 from bot.config import RetrievalConfig
 from bot.embed import Embedder
 from bot.index import Index
-from bot.passages import Passage
+from bot.ingest.passages import Passage
 from bot.synonyms import Synonyms
 
 Mode = Literal["fused", "dense", "keyword"]
@@ -81,7 +81,9 @@ def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
     ids = np.unique(np.concatenate([dense_ids[dense_ids >= 0], keyword_ids]))
     if allowed is not None:
         ids = ids[allowed[ids]]
-    cosine = index.vectors[ids] @ vector
+    # The passage as a whole and its best sentence count alike: one fact asked about (a
+    # phone number, a deadline) is drowned in a long passage's vector, not in its sentence's.
+    cosine = (index.vectors[ids] @ vector + index.sentence_cosine(ids, vector)) / 2
     dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
     bm25, keyword = match.at(ids)
     if mode == "dense":

@@ -14,9 +14,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bot import admin_upkeep
-from bot.admin_auth import AdminAuth, LoginGuard
-from bot.admin_stats import group_id, percentile, question_key
+from bot.admin import upkeep as admin_upkeep
+from bot.admin.auth import AdminAuth, LoginGuard
+from bot.admin.stats import group_id, percentile, question_key
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ADMIN_AUTH, QUERYLOG

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.answer import NOT_FOUND, fit_text, render_answer, render_passage
-from bot.passages import Passage
+from bot.ingest.passages import Passage
 from bot.retrieve import Hit, Result
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.answer import CANDIDATES_HEAD, render_answer
 from bot.app import create_app
-from bot.passages import Passage
+from bot.ingest.passages import Passage
 from bot.retrieve import Hit, Result
 from tests import wechat_peer as peer
 from tests.conftest import make_config

@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from bot.config import Config
+from bot.ingest.knowledge import KnowledgeError
 from bot.keys import ENGINE, QUERYLOG
-from bot.knowledge import KnowledgeError
 from bot.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import ROOT, make_config

@@ -24,16 +24,16 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from bot.formats import (
+from bot.ingest.formats import (
     PROPERTIES_TITLE,
     decode_text,
     docx_text,
     format_number,
     strip_page_furniture,
 )
-from bot.knowledge import KnowledgeError, read_notice, scan
-from bot.parse import Notice, heading_level
-from bot.passages import notice_passages
+from bot.ingest.knowledge import KnowledgeError, read_notice, scan
+from bot.ingest.parse import Notice, heading_level
+from bot.ingest.passages import notice_passages
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 SEED = next(SEED_DIR.glob("*.txt"))
@@ -442,7 +442,7 @@ def test_scan_skips_temp_lock_and_hidden(tmp_path: Path, caplog: pytest.LogCaptu
     for name in keep + skip:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    with caplog.at_level(logging.INFO, logger="bot.knowledge"):
+    with caplog.at_level(logging.INFO, logger="bot.ingest.knowledge"):
         found = scan(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in found] == sorted(keep)
     assert "save it as .docx" in caplog.text

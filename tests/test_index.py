@@ -10,6 +10,7 @@ import pytest
 from bot.config import Config
 from bot.embed import HashingEmbedder
 from bot.index import IndexUnusable, build_index, load_index, open_or_build, save_index
+from bot.ingest.passages import Passage, sentences
 
 
 class CountingEmbedder(HashingEmbedder):
@@ -33,26 +34,58 @@ def test_build_save_load_roundtrip(hashing_config: Config) -> None:
     loaded = load_index(hashing_config.index.dir, emb.name)
     assert [p.id for p in loaded.passages] == [p.id for p in index.passages]
     assert (loaded.vectors == index.vectors).all()
+    assert len(index.sentences) == sum(len(sentences(p)) for p in index.passages) > 0
+    assert (loaded.sentences == index.sentences).all()
+    assert (loaded.sentence_start == index.sentence_start).all()
+
+
+def test_best_sentence_cosine(hashing_config: Config) -> None:
+    """A passage's sentence score is its best sentence's cosine, its own where it has none."""
+    import numpy as np
+
+    emb = HashingEmbedder()
+    index, _ = build_index(hashing_config.knowledge.dir, emb)
+    many = next(i for i, p in enumerate(index.passages) if len(sentences(p)) > 2)
+    one = next(i for i, p in enumerate(index.passages) if not sentences(p))
+    text = sentences(index.passages[many])[1]
+    vector = emb.encode_queries([text])[0]
+    got = index.sentence_cosine(np.array([one, many]), vector)
+    rows = index.sentence_vectors(many).astype(np.float32) @ vector
+    assert got[1] == pytest.approx(rows.max(), abs=1e-6) and int(rows.argmax()) == 1
+    assert got[0] == pytest.approx(float(index.vectors[one] @ vector), abs=1e-6)
+
+
+def embedded_texts(passages: list[Passage]) -> int:
+    """What a build embeds for these passages: each passage and each of its sentences."""
+    return len(passages) + sum(len(sentences(p)) for p in passages)
 
 
 def test_noop_rebuild_embeds_nothing(hashing_config: Config) -> None:
     emb = CountingEmbedder()
-    open_or_build(hashing_config.knowledge.dir, hashing_config.index.dir, emb)
-    assert emb.encoded == 16
+    index, _ = open_or_build(hashing_config.knowledge.dir, hashing_config.index.dir, emb)
+    assert emb.encoded == embedded_texts(index.passages) > 16
+    before = emb.encoded
     _, report = open_or_build(hashing_config.knowledge.dir, hashing_config.index.dir, emb)
-    assert emb.encoded == 16 and report.embedded == 0 and not report.touched
+    assert emb.encoded == before and report.embedded == 0 and not report.touched
 
 
 def test_changed_paragraph_reembeds_only_that_passage(hashing_config: Config) -> None:
     emb = CountingEmbedder()
     kdir = hashing_config.knowledge.dir
-    open_or_build(kdir, hashing_config.index.dir, emb)
+    first, _ = open_or_build(kdir, hashing_config.index.dir, emb)
+    before = emb.encoded
     seed = next(kdir.glob("*.txt"))
     seed.write_text(seed.read_text(encoding="utf-8").replace("时时放心不下", "时刻放心不下"),
                     encoding="utf-8")
     index, report = open_or_build(kdir, hashing_config.index.dir, emb)
-    assert report.changed == [seed.name] and report.embedded == 1 and emb.encoded == 17
-    assert any("时刻放心不下" in p.text for p in index.passages)
+    changed = [p for p in index.passages if "时刻放心不下" in p.text]
+    assert report.changed == [seed.name] and report.embedded == 1 and len(changed) == 1
+    assert emb.encoded == before + embedded_texts(changed)
+    # Unchanged passages keep their sentence vectors.
+    old = {p.content_hash: first.sentence_vectors(i) for i, p in enumerate(first.passages)}
+    for i, p in enumerate(index.passages):
+        if p.content_hash in old:
+            assert (index.sentence_vectors(i) == old[p.content_hash]).all()
 
 
 def test_removed_and_failed_files(hashing_config: Config) -> None:
@@ -196,3 +229,34 @@ def test_ann_index_is_saved_and_loaded(hashing_config: Config, kind: str,
     assert np.array_equal(loaded.faiss.search(queries, 5)[1], built.faiss.search(queries, 5)[1])
     flat = load_index(index_dir, emb.name, "flat")  # another type asked for: built afresh
     assert flat.faiss.ntotal == len(built.passages) and type(flat.faiss).__name__ == "IndexFlatIP"
+
+
+def number_cn(n: int) -> str:
+    """1 -> 一, 205 -> 二百零五 (enough for these tests)."""
+    digits = "零一二三四五六七八九"
+    hundreds, rest = divmod(n, 100)
+    tens, ones = divmod(rest, 10)
+    out = f"{digits[hundreds]}百" if hundreds else ""
+    if tens:
+        out += f"{digits[tens]}十"
+    elif hundreds and ones:
+        out += "零"
+    return out + (digits[ones] if ones else "")
+
+
+def test_identical_passages_of_one_document_are_kept_once(hashing_config: Config) -> None:
+    """The 民法典's part files each carry the same metadata: it is one passage in the index."""
+    folder = hashing_config.knowledge.dir
+    info = "<!-- INFO END -->\n"
+    for part, first in (("总则编", 1), ("物权编", 205)):
+        article = "\n\n".join(f"第{number_cn(first + i)}条 第{part}的第{i + 1}条规定。"
+                              for i in range(3))
+        (folder / f"民法典-{part}.md").write_text(
+            f"# 中华人民共和国民法典\n\n# {part}\n\n"
+            "2020年5月28日 第十三届全国人民代表大会第三次会议通过\n\n2021年1月1日 施行\n\n"
+            f"{info}\n## 第一章 一般规定\n\n{article}\n",
+            encoding="utf-8")
+    index, _ = build_index(folder, HashingEmbedder())
+    code = [p for p in index.passages if p.doc_title == "中华人民共和国民法典"]
+    assert [p.kind for p in code].count("meta") == 1
+    assert sum(p.kind == "section" for p in code) == 6

@@ -9,8 +9,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from bot.ingest.passages import split_sentences
 from bot.keyword import K1, B, KeywordIndex, tokenize
-from bot.passages import split_sentences
 from tests.conftest import ROOT
 
 QUESTIONS = [

@@ -9,10 +9,10 @@ import pytest
 
 from bot.__main__ import check_file
 from bot.config import SHIPPED_REFERENCE
-from bot.knowledge import read_notice
-from bot.lawtext import parse_markdown
-from bot.parse import CN_NUM, parse_text
-from bot.passages import MAX_CHARS, notice_passages
+from bot.ingest.knowledge import read_notice
+from bot.ingest.lawtext import parse_markdown
+from bot.ingest.parse import CN_NUM, parse_text
+from bot.ingest.passages import MAX_CHARS, notice_passages
 
 LAWS = sorted(SHIPPED_REFERENCE.glob("*.md"))
 ARTICLE = re.compile(rf"第[{CN_NUM}]+条")

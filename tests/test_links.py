@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot import feedback, linkstore
+from bot import feedback
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ENGINE, QUERYLOG
+from bot.store import links as linkstore
 from bot.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import ROOT, make_config
@@ -300,3 +301,18 @@ async def test_a_running_server_follows_imported_links(client: TestClient,
             break
         await asyncio.sleep(0.2)
     assert [link.question for link in engine.retriever.links.links] == ["别处导入的"]
+
+
+async def test_the_picker_browses_a_documents_outline(client: TestClient) -> None:
+    passages = client.server.app[ENGINE].index.passages
+    source = passages[0].source
+    await login(client)
+    html = await (await client.get("/admin/links", params={"question": XSS[0]})).text()
+    assert 'id="docs"' in html and XSS[0] not in html
+    html = await (await client.get("/admin/links", params={"question": XSS[0],
+                                                           "doc": source})).text()
+    ids = re.findall(r'name="passage_id" value="([0-9a-f]+)"',
+                     html.split('id="outline"', 1)[1].split("</table>", 1)[0])
+    assert ids == [p.id for p in passages if p.source == source]  # every passage, in order
+    assert XSS[0] not in html
+    assert (await client.get("/admin/links", params={"doc": "../config.toml"})).status == 404

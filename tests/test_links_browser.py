@@ -75,3 +75,46 @@ def test_link_a_query_to_a_passage_by_hand(server: BackgroundServer, tmp_path: P
             assert result.answered and result.hits[0].passage.id == contest.id
         finally:
             browser.close()
+
+
+def test_link_by_browsing_a_documents_outline(server: BackgroundServer) -> None:
+    """The picker's other way in: list the documents, open one, see its passages in order
+    (citation and first words), pick one: saved and listed."""
+    from playwright.sync_api import sync_playwright
+
+    engine = server.app[ENGINE]
+    contest = next(p for p in engine.index.passages if "匠心创造 技能兴滇" in p.text)
+    in_order = [p for p in engine.index.passages if p.source == contest.source]
+    title = engine.index.files[contest.source].title
+    question = "今年技能大赛的主题是什么"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900}, locale="zh-CN")
+            page.goto(f"{server.url}/admin/login")
+            page.fill("input[name=token]", TOKEN)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{server.url}/admin")
+            page.goto(f"{server.url}/admin/links")
+            page.fill("input[name=question]", question)
+            page.click("#search button[type=submit]")  # the question now rides along
+            page.locator("#docs a", has_text=title).click()
+            page.wait_for_selector("#outline")
+            assert page.inner_text("#doc-title") == title
+            rows = page.locator("#outline tbody tr")
+            assert rows.count() == len(in_order)
+            for i, passage in enumerate(in_order):  # the document's passages, in order
+                text = rows.nth(i).inner_text()
+                assert passage.citation in text
+                assert " ".join(passage.text.split())[:20] in text
+            row = rows.nth(in_order.index(contest))
+            row.locator("button", has_text="选这段").click()
+            page.wait_for_url("**/admin/links?saved=*")
+            listed = page.locator("#links tbody tr", has_text=question)
+            assert listed.count() == 1 and contest.citation in listed.inner_text()
+            assert "有效" in listed.inner_text()
+            assert page.locator("#audit tbody tr", has_text=question).count() == 1
+        finally:
+            browser.close()
+    [link] = engine.links.links
+    assert (link.question, link.passage_id) == (question, contest.id)

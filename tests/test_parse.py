@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bot.parse import clean_lines, join_paragraphs, parse_text
-from bot.passages import notice_passages
+from bot.ingest.parse import clean_lines, join_paragraphs, parse_text
+from bot.ingest.passages import notice_passages
 
 
 def squeeze(text: str) -> str:

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.admin_auth import AdminAuth
+from bot.admin.auth import AdminAuth
 from bot.customer_service import CustomerService
 from bot.state import MemoryState, SharedState, wait_for_value
 from bot.state.redis import RedisState

@@ -6,13 +6,16 @@ read only through these methods; retention deletes through them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.config import QueryLogConfig
 from bot.store.filters import FilterError, Filters
 from bot.store.records import QueryRecord, hash_openid
 from bot.store.sqlite import SQLiteStore, StoreUnavailable
+
+T = TypeVar("T")
 
 __all__ = ["FilterError", "Filters", "QueryRecord", "QueryStore", "SQLiteStore",
            "StoreUnavailable", "hash_openid", "open_store"]
@@ -23,6 +26,7 @@ class QueryStore(Protocol):
 
     failures: int
     writes: int
+    openid_salt: str | None  # None: openids stored as received
 
     async def add(self, record: QueryRecord) -> int | None: ...
     async def set_delivery(self, row_id: int | None, delivery: str, error: str = "") -> None: ...
@@ -37,6 +41,9 @@ class QueryStore(Protocol):
                               limit: int) -> list[dict[str, Any]]: ...
     async def reviews(self) -> dict[str, str]: ...
     async def count(self) -> int: ...
+    # bot.store.links (links, votes, the review queue): fn(conn, *args), errors raised.
+    async def call(self, fn: Callable[..., T], *args: Any) -> T: ...
+    async def call_read(self, fn: Callable[..., T], *args: Any) -> T: ...
     async def aclose(self) -> None: ...
 
 

@@ -11,17 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from bot.store.records import QueryRecord, now_iso
 from bot.store.sql import Dialect, SQLStore
 from bot.store.sqlite import StoreUnavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+STAFF_POOL = 2  # connections for staff actions (links, votes, the review queue)
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -55,6 +59,50 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    # Issue 11: the same tables as SQLite's m003/m004 (SQL: bot/store/links.py).
+    (
+        "m003_links",
+        """
+        CREATE TABLE links (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            question TEXT NOT NULL UNIQUE,
+            passage_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            section_path TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            citation TEXT NOT NULL,
+            query_id BIGINT,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE link_audit (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            time TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            link_id BIGINT,
+            question TEXT NOT NULL DEFAULT '',
+            passage_id TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        """,
+    ),
+    (
+        "m004_feedback",
+        """
+        CREATE TABLE feedback (
+            query_id BIGINT PRIMARY KEY,
+            vote TEXT NOT NULL,
+            time TEXT NOT NULL
+        );
+        CREATE TABLE review_done (
+            query_id BIGINT PRIMARY KEY,
+            time TEXT NOT NULL,
+            actor TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 MIGRATION_LOCK = 0x51_4C_4F_47  # pg_advisory_xact_lock key: "QLOG"
 UNREACHABLE = (psycopg.OperationalError, PoolTimeout)
@@ -78,15 +126,30 @@ async def migrate(conn: psycopg.AsyncConnection) -> list[str]:
     return applied
 
 
+class Translated:
+    """A psycopg connection taking sqlite3's ``?`` placeholders, so bot.store.links is written
+    once for both databases (its SQL is fixed text: no ``?`` or ``%`` inside literals)."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> psycopg.Cursor:
+        text = sql.replace("%", "%%").replace("?", "%s")
+        return self.conn.execute(text, list(parameters))  # type: ignore[call-overload]
+
+
 class PostgresStore(SQLStore):
     """QueryRecords in PostgreSQL; a failed write is logged and counted, never raised."""
 
     dialect = Dialect("%s", "(hits->0->>'doc')", "(hits->0->>'source')")
 
     def __init__(self, pool: AsyncConnectionPool, openid_salt: str | None,
-                 max_pending: int) -> None:
+                 max_pending: int, url: str = "") -> None:
         super().__init__(openid_salt)
         self.pool = pool
+        self.url = url
+        self._staff: ConnectionPool | None = None  # opened on the first staff action
+        self._staff_lock = threading.Lock()
         self.max_pending = max_pending
         self.pending = 0  # rows held in memory while the database is unreachable
         self.retry_delay = 0.5
@@ -108,7 +171,7 @@ class PostgresStore(SQLStore):
             raise StoreUnavailable(f"cannot open the query log at PostgreSQL: {exc}") from exc
         if applied:
             log.info("querylog: applied %s", ", ".join(applied))
-        return cls(pool, openid_salt, max_pending)
+        return cls(pool, openid_salt, max_pending, url)
 
     async def _run(self, sql: str, params: list[Any], rows: bool) -> Any:
         """Run on a pooled connection; after a database restart the pool's connections are
@@ -172,6 +235,49 @@ class PostgresStore(SQLStore):
             if held:
                 self.pending -= 1
 
+    # --- staff actions: bot.store.links, run in a thread on a small synchronous pool ----------
+
+    def _staff_pool(self) -> ConnectionPool:
+        with self._staff_lock:
+            if self._staff is None:
+                pool = ConnectionPool(self.url, min_size=1, max_size=STAFF_POOL, open=False,
+                                      timeout=5.0, kwargs={"connect_timeout": 5})
+                try:
+                    pool.open(wait=True, timeout=15.0)
+                except PoolTimeout as exc:
+                    pool.close()
+                    raise StoreUnavailable(f"cannot reach the query log: {exc}") from exc
+                self._staff = pool
+            return self._staff
+
+    def _call_now(self, fn: Callable[..., T], args: tuple, write: bool) -> T:
+        """After a database restart the pooled connection is broken: the transaction was
+        rolled back, so it is run once more on a fresh one (every staff write is idempotent:
+        a question has one link, a query one vote)."""
+        for attempt in (0, 1):
+            try:
+                with self._staff_pool().connection() as conn:  # commits, or rolls back
+                    conn.read_only = not write
+                    result = fn(Translated(conn), *args)
+                break
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                if attempt:
+                    raise StoreUnavailable(f"the query log is unreachable: {exc}") from exc
+        if write:
+            self.writes += 1
+        return result
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` in one transaction; errors are raised (a staff action must say
+        it failed, unlike a question's log write)."""
+        return await asyncio.to_thread(self._call_now, fn, args, True)
+
+    async def call_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` in a read-only transaction."""
+        return await asyncio.to_thread(self._call_now, fn, args, False)
+
     async def aclose(self) -> None:
         self._closing = True
+        if self._staff is not None:
+            await asyncio.to_thread(self._staff.close)
         await self.pool.close(timeout=2.0)

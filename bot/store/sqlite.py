@@ -53,8 +53,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
-    # Issue 11: staff link questions to passages; workers vote on answers (SQL: bot/linkstore.py;
-    # SQLite only for now).
+    # Issue 11: staff link questions to passages; workers vote on answers (SQL: bot/store/links.py).
     (
         "m003_links",
         """
@@ -184,8 +183,18 @@ class SQLiteStore(SQLStore):
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one transaction on the writer; errors are raised (a staff
-        action must say it failed, unlike a question's log write). Used by bot.linkstore."""
+        action must say it failed, unlike a question's log write). Used by bot.store.links."""
         return await self._run(self._call_now, fn, *args)
+
+    async def call_read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` on a fresh read connection, off the event loop and the writer."""
+        def run() -> T:
+            conn = self.read()
+            try:
+                return fn(conn, *args)
+            finally:
+                conn.close()
+        return await asyncio.to_thread(run)
 
     def call_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """``call`` for code outside the event loop (the command line)."""

@@ -10,7 +10,7 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass
 
-from bot.parse import ARTICLE_NUMBER, Block, Notice, citation_section
+from bot.ingest.parse import ARTICLE_NUMBER, Block, Notice, citation_section
 
 MAX_CHARS = 400
 SENTENCE = re.compile(r".+?(?:[。！？；!?;][”’」』）)]*|$)", re.S)
@@ -77,6 +77,18 @@ class Passage:
 
 def split_sentences(text: str) -> list[str]:
     return [s for s in SENTENCE.findall(text) if s]
+
+
+MIN_SENTENCE = 4  # shorter pieces (（一）, 第二条) say nothing on their own
+
+
+def sentences(passage: Passage) -> list[str]:
+    """The passage's sentences, each embedded too: a question about one fact (a phone
+    number, a deadline) matches its sentence better than the whole passage. Empty when the
+    passage is one sentence: its own vector already says it."""
+    found = [s.strip() for para in passage.text.split("\n") for s in split_sentences(para)]
+    found = [s for s in found if len(s) >= MIN_SENTENCE]
+    return found if len(found) > 1 else []
 
 
 def _chunks(paragraphs: tuple[str, ...], limit: int = MAX_CHARS) -> list[str]:

@@ -1,4 +1,4 @@
-"""A knowledge file's bytes -> text lines for ``bot.parse.parse_text``, whatever its format.
+"""A knowledge file's bytes -> text lines for ``bot.ingest.parse.parse_text``, whatever its format.
 
 Each reader keeps the document's own wording and gives ``parse_text`` what it expects: one line
 per paragraph (.docx, and .txt/.md written that way) or one line per visual line (.pdf, and text
@@ -28,7 +28,7 @@ from lxml import etree
 from pypdf import PdfReader
 from pypdf.errors import DependencyError
 
-from bot.parse import TERMINAL, heading_level
+from bot.ingest.parse import TERMINAL, heading_level
 
 SUFFIXES = {".txt", ".md", ".docx", ".pdf"}
 

@@ -1,17 +1,16 @@
 """All SQL of linked questions, their audit trail, workers' votes and the review queue.
 
-Functions take a sqlite3 connection: writes run through ``SQLiteStore.call`` (the one writer),
-reads on a read connection. Kept in one module so it can move behind the query store's seam.
-Tables are created by bot.store.sqlite's migrations m003_links and m004_feedback (SQLite
-only for now: with [querylog] url the links API answers 501 and votes are not kept).
+Written once for both databases: each function takes a DB-API connection whose ``execute``
+accepts ``?`` placeholders (sqlite3's own; PostgreSQL's through bot.store.postgres.Translated)
+and is run by the query store's ``call`` (one transaction on its writer) or ``call_read``.
+Tables: migrations m003_links and m004_feedback of bot.store.sqlite and bot.store.postgres.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bot.links import Link
 
@@ -24,7 +23,13 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def _link(row: sqlite3.Row | tuple) -> Link:
+class Connection(Protocol):
+    """What these functions need of a connection: sqlite3's ``execute`` with ``?`` marks."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+
+def _link(row: Any) -> Link:
     (id_, question, passage_id, source, path, kind, content_hash, citation, query_id,
      created_by, created_at) = tuple(row)
     return Link(id_, question, passage_id, source, tuple(json.loads(path)), kind, content_hash,
@@ -35,16 +40,16 @@ COLUMNS = ("id, question, passage_id, source, section_path, kind, content_hash, 
            "query_id, created_by, created_at")
 
 
-def list_links(conn: sqlite3.Connection) -> list[Link]:
+def list_links(conn: Connection) -> list[Link]:
     return [_link(r) for r in conn.execute(f"SELECT {COLUMNS} FROM links ORDER BY id")]
 
 
-def get_link(conn: sqlite3.Connection, link_id: int) -> Link | None:
+def get_link(conn: Connection, link_id: int) -> Link | None:
     row = conn.execute(f"SELECT {COLUMNS} FROM links WHERE id = ?", (link_id,)).fetchone()
     return _link(row) if row else None
 
 
-def _audit(conn: sqlite3.Connection, actor: str, action: str, link: Link | None,
+def _audit(conn: Connection, actor: str, action: str, link: Link | None,
            detail: str = "") -> None:
     conn.execute(
         "INSERT INTO link_audit (time, actor, action, link_id, question, passage_id, detail) "
@@ -53,7 +58,7 @@ def _audit(conn: sqlite3.Connection, actor: str, action: str, link: Link | None,
          link.passage_id if link else "", detail))
 
 
-def save_link(conn: sqlite3.Connection, link: Link, actor: str,
+def save_link(conn: Connection, link: Link, actor: str,
               action: str = "create") -> tuple[Link, bool]:
     """Store ``link`` (its id and time are assigned here); (stored link, created?).
 
@@ -64,11 +69,11 @@ def save_link(conn: sqlite3.Connection, link: Link, actor: str,
     values = (link.passage_id, link.source, json.dumps(list(link.path), ensure_ascii=False),
               link.kind, link.content_hash, link.citation, link.query_id, actor, now_iso())
     if old is None:
-        cursor = conn.execute(
+        new_id = conn.execute(
             "INSERT INTO links (question, passage_id, source, section_path, kind, content_hash, "
-            "citation, query_id, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (link.question, *values))
-        stored = get_link(conn, int(cursor.lastrowid or 0))
+            "citation, query_id, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id", (link.question, *values)).fetchone()[0]
+        stored = get_link(conn, int(new_id))
         created = True
     else:
         before = _link(old)
@@ -87,7 +92,7 @@ def save_link(conn: sqlite3.Connection, link: Link, actor: str,
     return stored, created
 
 
-def delete_link(conn: sqlite3.Connection, link_id: int, actor: str) -> Link | None:
+def delete_link(conn: Connection, link_id: int, actor: str) -> Link | None:
     link = get_link(conn, link_id)
     if link is not None:
         conn.execute("DELETE FROM links WHERE id = ?", (link_id,))
@@ -95,7 +100,7 @@ def delete_link(conn: sqlite3.Connection, link_id: int, actor: str) -> Link | No
     return link
 
 
-def audit_trail(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+def audit_trail(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT id, time, actor, action, link_id, question, passage_id, detail "
                         "FROM link_audit ORDER BY id DESC LIMIT ?", (limit,))
     keys = ("id", "time", "actor", "action", "link_id", "question", "passage_id", "detail")
@@ -104,7 +109,7 @@ def audit_trail(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, An
 
 # --- votes -----------------------------------------------------------------------------------
 
-def record_vote(conn: sqlite3.Connection, vote: str, openid: str, msg_key: str) -> int | None:
+def record_vote(conn: Connection, vote: str, openid: str, msg_key: str) -> int | None:
     """Attach a vote to the question it is about; returns that query row's id (None: no row).
 
     ``msg_key`` names the question (given back by the tap); without one, or when it is not this
@@ -132,12 +137,12 @@ def record_vote(conn: sqlite3.Connection, vote: str, openid: str, msg_key: str) 
     return int(row[0])
 
 
-def vote_of(conn: sqlite3.Connection, query_id: int) -> str:
+def vote_of(conn: Connection, query_id: int) -> str:
     row = conn.execute("SELECT vote FROM feedback WHERE query_id = ?", (query_id,)).fetchone()
     return str(row[0]) if row else ""
 
 
-def mark_done(conn: sqlite3.Connection, query_id: int, actor: str) -> None:
+def mark_done(conn: Connection, query_id: int, actor: str) -> None:
     conn.execute("INSERT INTO review_done (query_id, time, actor) VALUES (?, ?, ?) "
                  "ON CONFLICT(query_id) DO NOTHING", (query_id, now_iso(), actor))
 
@@ -148,33 +153,33 @@ _OPEN = ("NOT EXISTS (SELECT 1 FROM review_done d WHERE d.query_id = q.id) AND "
          "NOT EXISTS (SELECT 1 FROM links l WHERE l.query_id = q.id)")
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+def _rows(conn: Connection, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
     cursor = conn.execute(sql, params)
     names = [c[0] for c in cursor.description]
     out = []
     for row in cursor:
         item = dict(zip(names, tuple(row), strict=True))
-        if "hits" in item:
+        if isinstance(item.get("hits"), str):  # SQLite TEXT; PostgreSQL's JSONB comes decoded
             item["hits"] = json.loads(item["hits"] or "[]")
         out.append(item)
     return out
 
 
-def unhelpful(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+def unhelpful(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
     """Answers a worker marked 没用 that staff have not yet linked or dismissed, newest first."""
     return _rows(conn, "SELECT q.id, q.time, q.question, q.top_citation, q.hits, f.time AS "
                  f"voted FROM queries q JOIN feedback f ON f.query_id = q.id WHERE f.vote = "
                  f"'unhelpful' AND {_OPEN} ORDER BY f.time DESC LIMIT ?", (limit,))
 
 
-def choices(conn: sqlite3.Connection, limit: int = 200) -> list[dict[str, Any]]:
+def choices(conn: Connection, limit: int = 200) -> list[dict[str, Any]]:
     """Candidates workers picked ("回复 1/2/3", logged as msg_type choice) awaiting a click."""
     return _rows(conn, f"SELECT q.id, q.time, q.question, q.top_citation, q.hits FROM queries q "
                  f"WHERE q.msg_type = 'choice' AND q.answered = 1 AND {_OPEN} "
                  f"ORDER BY q.id DESC LIMIT ?", (limit,))
 
 
-def helpful_by_week(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def helpful_by_week(conn: Connection) -> list[dict[str, Any]]:
     """Votes per ISO week (UTC): the helpful rate staff watch after teaching the bot."""
     rows = conn.execute("SELECT q.time, f.vote FROM feedback f JOIN queries q "
                         "ON q.id = f.query_id")
@@ -186,3 +191,14 @@ def helpful_by_week(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return [{"week": w, "helpful": h, "unhelpful": u,
              "rate": round(h / (h + u), 3) if h + u else None}
             for w, (h, u) in sorted(weeks.items())]
+
+
+def signature(conn: Connection) -> tuple:
+    """Changes when any link is added, moved or removed (a server follows other processes)."""
+    return tuple(conn.execute("SELECT count(*), max(id), max(created_at) FROM links").fetchone())
+
+
+def question_of(conn: Connection, query_id: int) -> str:
+    """The question of a query-log row ("" when there is none): a link's prefilled question."""
+    row = conn.execute("SELECT question FROM queries WHERE id = ?", (query_id,)).fetchone()
+    return str(row[0]) if row else ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from bot.parse import CN_NUM, Block, Notice, parse_text, version_date
+from bot.ingest.parse import CN_NUM, Block, Notice, parse_text, version_date
 
 FRONT_MATTER = re.compile(r"\A\ufeff?---\n.*?\n---[ \t]*\n", re.S)
 COMMENT = re.compile(r"<!--(.*?)-->", re.S)

@@ -18,20 +18,20 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.admin_auth import (
+from bot.admin.auth import (
     BEARER,
     COOKIE,
     AdminAuth,
     clear_session_cookie,
     set_session_cookie,
 )
-from bot.admin_documents import api_document, api_documents, document_outline, documents
-from bot.admin_guard import add_security_headers, guarded, safe_next
-from bot.admin_links import ROUTES as LINK_ROUTES
-from bot.admin_links import feedback_stats
-from bot.admin_queries import PAGE_SIZE, FilterError, Filters, detail, export_csv, item
-from bot.admin_stats import bar_chart, compute_stats, page_of, unanswered_groups
-from bot.admin_upkeep import querylog_upkeep_ctx
+from bot.admin.documents import api_document, api_documents, document_outline, documents
+from bot.admin.guard import add_security_headers, guarded, safe_next
+from bot.admin.links import ROUTES as LINK_ROUTES
+from bot.admin.links import feedback_stats
+from bot.admin.queries import PAGE_SIZE, FilterError, Filters, detail, export_csv, item
+from bot.admin.stats import bar_chart, compute_stats, page_of, unanswered_groups
+from bot.admin.upkeep import querylog_upkeep_ctx
 from bot.config import ConfigError
 from bot.keys import (
     ADMIN_AUTH,

@@ -2,7 +2,7 @@
 
 Staff drop files into the folder by hand or through a synced share, so temporary, lock and hidden
 files are skipped, and a broken file is reported by name instead of stopping everything else.
-Turning a file's bytes into text (encodings, .docx, .pdf) is ``bot.formats``' job.
+Turning a file's bytes into text (encodings, .docx, .pdf) is ``bot.ingest.formats``' job.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import logging
 import re
 from pathlib import Path
 
-from bot.formats import SUFFIXES, UnreadableFile, extract_text
-from bot.lawtext import parse_markdown
-from bot.parse import DOC_NO, Notice, parse_text
+from bot.ingest.formats import SUFFIXES, UnreadableFile, extract_text
+from bot.ingest.lawtext import parse_markdown
+from bot.ingest.parse import DOC_NO, Notice, parse_text
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta, tzinfo
 from typing import Any
 
-from bot.admin_queries import PAGE_SIZE, local_time
+from bot.admin.queries import PAGE_SIZE, local_time
 from bot.store import QueryStore
 from bot.store.filters import Filters
 

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.admin_auth import BEARER, COOKIE, AdminAuth
+from bot.admin.auth import BEARER, COOKIE, AdminAuth
 from bot.keys import ADMIN_AUTH, ADMIN_SESSION
 from bot.proxy import client_address
 

@@ -15,14 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bot import linkstore
-from bot.admin_auth import BEARER
-from bot.admin_stats import unanswered_groups
+from bot.admin.auth import BEARER
+from bot.admin.stats import unanswered_groups
+from bot.index import Index
+from bot.ingest.passages import Passage
 from bot.keys import ADMIN_SESSION, ADMIN_TZ, ENGINE, QUERYLOG
 from bot.links import Link, link_to, locate, positions
-from bot.passages import Passage
 from bot.proxy import client_address
-from bot.store import Filters, SQLiteStore
+from bot.store import Filters, QueryStore, StoreUnavailable
+from bot.store import links as linkstore
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -30,6 +31,7 @@ MAX_QUESTION = 500
 SEARCH_HITS = 10
 UNANSWERED_SHOWN = 50
 POLL_SECONDS = 2.0  # how soon links imported by another process are served
+OUTLINE_WORDS = 60  # characters of each passage shown when browsing a document
 
 
 def _json_error(status: type[web.HTTPException], message: str) -> web.HTTPException:
@@ -45,30 +47,26 @@ def actor(request: web.Request, by: str = "") -> str:
     return f"{name + ' / ' if name else ''}{how} from {client_address(request)}"
 
 
-NEEDS_SQLITE = ("links and votes are kept in the SQLite query log for now; this server logs to "
-                "PostgreSQL ([querylog] url)")
+def store_of(where: web.Request | web.Application) -> QueryStore:
+    """The query log, where links, their audit trail and votes are kept (either database)."""
+    return (where.app if isinstance(where, web.Request) else where)[QUERYLOG]
 
 
-def store_of(where: web.Request | web.Application) -> SQLiteStore:
-    """The SQLite query log (links and votes are not in the PostgreSQL store yet)."""
-    store = (where.app if isinstance(where, web.Request) else where)[QUERYLOG]
-    if not isinstance(store, SQLiteStore):
-        raise _json_error(web.HTTPNotImplemented, NEEDS_SQLITE)
-    return store
-
-
-async def read(request: web.Request | web.Application, fn: Callable[..., Any],
+async def read(where: web.Request | web.Application, fn: Callable[..., Any],
                *args: Any) -> Any:
-    """``fn(conn, *args)`` on a fresh read connection, off the event loop."""
-    querylog = store_of(request)
+    """``fn(conn, *args)`` of bot.store.links on a read connection, off the event loop."""
+    try:
+        return await store_of(where).call_read(fn, *args)
+    except StoreUnavailable as exc:
+        raise _json_error(web.HTTPServiceUnavailable, str(exc)) from None
 
-    def run() -> Any:
-        conn = querylog.read()
-        try:
-            return fn(conn, *args)
-        finally:
-            conn.close()
-    return await asyncio.to_thread(run)
+
+async def write(request: web.Request, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(conn, *args)`` of bot.store.links in one transaction; 503 while the log is down."""
+    try:
+        return await store_of(request).call(fn, *args)
+    except StoreUnavailable as exc:
+        raise _json_error(web.HTTPServiceUnavailable, str(exc)) from None
 
 
 async def reload_links(app: web.Application) -> None:
@@ -78,30 +76,24 @@ async def reload_links(app: web.Application) -> None:
     await asyncio.get_running_loop().run_in_executor(None, engine.set_links, links)
 
 
-def _signature(conn: Any) -> tuple:
-    return tuple(conn.execute("SELECT count(*), max(id), max(created_at) FROM links").fetchone())
-
-
 async def follow_links(app: web.Application, every: float = POLL_SECONDS) -> None:
     """Pick up links changed by another process (``bot links import``, a second server)."""
-    seen = await read(app, _signature)
+    seen = await read(app, linkstore.signature)
     while True:
         await asyncio.sleep(every)
         try:
-            now = await read(app, _signature)
+            now = await read(app, linkstore.signature)
             if now != seen:
                 await reload_links(app)
                 seen = now
+        except web.HTTPServiceUnavailable as exc:  # the log is down: said once per poll
+            log.warning("links: not reloaded: %s", exc.text)
         except Exception:  # noqa: BLE001 - keep serving the links already loaded
             log.exception("links: reloading the links failed")
 
 
 async def links_ctx(app: web.Application) -> Any:
     """Load the links with the index when the server starts, and follow outside changes."""
-    if not isinstance(app[QUERYLOG], SQLiteStore):
-        log.warning("links: %s; linked questions are off", NEEDS_SQLITE)
-        yield
-        return
     await reload_links(app)
     task = asyncio.create_task(follow_links(app))
     yield
@@ -137,6 +129,21 @@ async def search_passages(request: web.Request, q: str) -> list[dict[str, Any]]:
     return hits
 
 
+def browse(index: Index, doc: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The link picker's other way in: (documents, the passages of ``doc`` in their order),
+    each passage with its citation and first words, for staff who know where the answer is."""
+    counts: dict[str, int] = {}
+    for passage in index.passages:
+        counts[passage.source] = counts.get(passage.source, 0) + 1
+    docs = [{"file": name, "title": record.title or name, "passages": counts.get(name, 0)}
+            for name, record in sorted(index.files.items()) if counts.get(name)]
+    outline = [{"id": p.id, "citation": p.citation, "first_words": words[:OUTLINE_WORDS],
+                "more": len(words) > OUTLINE_WORDS}
+               for p in index.passages if p.source == doc
+               for words in [" ".join(p.text.split())]] if doc else []
+    return docs, outline
+
+
 def local_time(request: web.Request, stamp: str) -> str:
     """A stored UTC time in the admin's zone, as the other admin pages show times."""
     if not stamp or ADMIN_TZ not in request.app:
@@ -167,8 +174,7 @@ async def create_link(request: web.Request, question: str, passage_id: str,
         raise _json_error(web.HTTPBadRequest, f"unknown passage id {passage_id[:40]!r}: use the "
                           "id of a hit from GET /admin/api/search?q=...")
     link = link_to(question, index.passages[position], query_id)
-    stored, created = await store_of(request).call(linkstore.save_link, link,
-                                                       actor(request, by))
+    stored, created = await write(request, linkstore.save_link, link, actor(request, by))
     await reload_links(request.app)
     log.info("admin: link %d %s -> %s", stored.id, "created" if created else "moved",
              stored.citation)
@@ -176,7 +182,7 @@ async def create_link(request: web.Request, question: str, passage_id: str,
 
 
 async def remove_link(request: web.Request, link_id: int) -> Link | None:
-    removed = await store_of(request).call(linkstore.delete_link, link_id, actor(request))
+    removed = await write(request, linkstore.delete_link, link_id, actor(request))
     if removed is not None:
         await reload_links(request.app)
     return removed
@@ -245,9 +251,6 @@ async def review_queue(request: web.Request) -> dict[str, Any]:
 
 async def feedback_stats(request: web.Request) -> dict[str, Any]:
     """For the stats page: helpful rate by week and how much waits in the review queue."""
-    if not isinstance(request.app[QUERYLOG], SQLiteStore):  # not kept in PostgreSQL yet
-        return {"helpful_by_week": [], "to_review": dict.fromkeys(
-            ("unanswered", "unhelpful", "choices", "links_needing_review"), 0)}
     queue = await review_queue(request)
     return {"helpful_by_week": queue["helpful_by_week"],
             "to_review": {k: len(queue[k]) for k in ("unanswered", "unhelpful", "choices",
@@ -261,7 +264,7 @@ async def api_review(request: web.Request) -> web.Response:
 # --- pages -----------------------------------------------------------------------------------
 
 def render(request: web.Request, name: str, context: dict[str, Any]) -> web.Response:
-    from bot.admin import render as render_page  # bot.admin imports this module
+    from bot.admin.views import render as render_page  # bot.admin.views imports this module
 
     return render_page(request, name, context)
 
@@ -271,14 +274,18 @@ async def links_page(request: web.Request) -> web.Response:
     question = request.query.get("question", "")[:MAX_QUESTION]
     query_id = request.query.get("query_id", "")
     if query_id.isdigit() and not question:
-        row = await read(request, lambda c: c.execute(
-            "SELECT question FROM queries WHERE id = ?", (int(query_id),)).fetchone())
-        question = row[0] if row else ""
+        question = await read(request, linkstore.question_of, int(query_id))
     q = request.query.get("q", question)[:2000]
     links = [link_view(link, request) for link in await read(request, linkstore.list_links)]
+    doc = request.query.get("doc", "")[:500]
+    docs, outline = browse(request.app[ENGINE].index, doc)
+    if doc and not outline:
+        raise web.HTTPNotFound(text="no such document in the index")
     return render(request, "links.html", {
         "question": question, "query_id": query_id if query_id.isdigit() else "", "q": q,
         "hits": await search_passages(request, q) if q else [], "links": links,
+        "docs": docs, "doc": doc, "outline": outline,
+        "doc_title": next((d["title"] for d in docs if d["file"] == doc), ""),
         "audit": [{**a, "time_local": local_time(request, a["time"])}
                   for a in (await read(request, linkstore.audit_trail))[:30]],
         "saved": request.query.get("saved", ""),
@@ -324,7 +331,7 @@ async def review_done(request: web.Request) -> web.Response:
         else None
     if query_id is None:
         raise web.HTTPBadRequest(text="query_id missing")
-    await store_of(request).call(linkstore.mark_done, query_id, actor(request))
+    await write(request, linkstore.mark_done, query_id, actor(request))
     raise web.HTTPSeeOther("/admin/review")
 
 

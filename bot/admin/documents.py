@@ -8,9 +8,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.ingest.knowledge import KnowledgeError, read_notice
+from bot.ingest.passages import outline
 from bot.keys import CONFIG, ENGINE
-from bot.knowledge import KnowledgeError, read_notice
-from bot.passages import outline
 
 
 def documents(request: web.Request) -> list[dict]:

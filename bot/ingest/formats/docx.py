@@ -1,36 +1,25 @@
-"""A knowledge file's bytes -> text lines for ``bot.ingest.parse.parse_text``, whatever its format.
-
-Each reader keeps the document's own wording and gives ``parse_text`` what it expects: one line
-per paragraph (.docx, and .txt/.md written that way) or one line per visual line (.pdf, and text
-copied out of a PDF), whose hard wraps ``parse_text`` repairs.
-
-PDF text comes from pypdf rather than pdfminer.six: it is already installed, pure Python and
-about four times faster, both return the exact Chinese characters, and pypdf gives one line per
-visual line where pdfminer adds a blank line after each. pypdf follows the drawing order, so a
-page's footer may come first; running headers and footers are therefore looked for at both ends
-of every page.
-"""
+"""Word .docx -> one line per paragraph, with the numbering Word shows (一、（一）1.) written
+out, since notices are often numbered by Word's lists rather than by hand."""
 
 from __future__ import annotations
 
-import codecs
 import io
 import re
-import unicodedata
 import zipfile
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import docx
 from docx.document import Document as WordDocument
 from lxml import etree
-from pypdf import PdfReader
-from pypdf.errors import DependencyError
 
+from bot.ingest.formats.extracted import (
+    PROPERTIES_TITLE,
+    Extracted,
+    UnreadableFile,
+    plausible_title,
+)
 from bot.ingest.parse import TERMINAL, heading_level
-
-SUFFIXES = {".txt", ".md", ".docx", ".pdf"}
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 NS = {
@@ -38,93 +27,7 @@ NS = {
     "mc": "http://schemas.openxmlformats.org/markup-compatibility/2006",
 }
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .doc/.wps: Office's pre-2007 binary format
-PROPERTIES_TITLE = "no title found in the text; using the title in the document properties"
 
-
-class UnreadableFile(ValueError):
-    """Why a file's bytes cannot become text; the caller adds the file's name."""
-
-
-@dataclass(frozen=True)
-class Extracted:
-    """A file's text, plus a title the file declares outside its body text (if any)."""
-
-    text: str
-    title: str = ""
-    title_warning: str = ""  # set when ``title`` is only a guess, for staff to check
-    # False when every line is a whole paragraph (.docx), so no hard-wrap repair may join
-    # them; None lets parse_text judge. (parse_text does not take this hint yet.)
-    wrapped: bool | None = None
-
-
-def extract_text(data: bytes, suffix: str) -> Extracted:
-    """Dispatch on the (lower-case) suffix; raise UnreadableFile with a reason staff can act on."""
-    if suffix in (".txt", ".md"):
-        return Extracted(decode_text(data))
-    if suffix == ".docx":
-        return docx_text(data)
-    if suffix == ".pdf":
-        return pdf_text(data)
-    raise UnreadableFile(f"unsupported file type {suffix or '(none)'}")
-
-
-# --- plain text ---------------------------------------------------------------------------
-
-
-def _odd(char: str, legacy: bool) -> bool:
-    """A character that real notice text hardly ever contains."""
-    category = unicodedata.category(char)
-    if category in ("Cc", "Co", "Cn", "Cs") or char == "\ufffd":
-        return True
-    if not legacy or char.isascii() or category[0] != "L":
-        return False
-    try:
-        code = char.encode("gb2312")
-    except UnicodeEncodeError:
-        return True
-    # GB2312 level 2 (lead byte >= 0xD8) holds rare characters: scarce in real text, but the
-    # bulk of what other encodings (Big5, Shift-JIS, binary) turn into when read as GBK.
-    return code[0] >= 0xD8
-
-
-def implausible(text: str, legacy: bool = False) -> bool:
-    """True when the text is unlikely to be what its author wrote: controls, private-use
-    characters, or (for a legacy GBK decode, which accepts almost any bytes) rare characters."""
-    chars = [c for c in text if not c.isspace()]
-    odd = sum(1 for c in chars if _odd(c, legacy))
-    return odd >= 3 and odd > 0.25 * len(chars)
-
-
-def decode_text(data: bytes) -> str:
-    """Bytes -> text: UTF-8 (with or without BOM), else GB18030 (a superset of GBK/GB2312)."""
-    zeros = (data[0::2].count(0), data[1::2].count(0))
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or (
-        abs(zeros[0] - zeros[1]) > len(data) // 8 > 0
-    ):
-        raise UnreadableFile("UTF-16 text is not supported: save it as UTF-8")
-    if b"\x00" in data:
-        raise UnreadableFile("binary data, not text")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as utf8_error:
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError as gb_error:
-            where = max(utf8_error.start, gb_error.start)
-            raise UnreadableFile(
-                f"not UTF-8 or GBK/GB18030 text (bad byte at offset {where}): save it as UTF-8"
-            ) from None
-        if implausible(text, legacy=True):
-            raise UnreadableFile(
-                "reads as GBK only as garbled characters (wrong encoding?): save it as UTF-8"
-            ) from None
-        return text
-    if implausible(text):
-        raise UnreadableFile("binary data, not text")
-    return text
-
-
-# --- Word .docx -----------------------------------------------------------------------------
 
 CJK_DIGITS = "零一二三四五六七八九"
 TITLE_STYLES = {"title", "标题"}
@@ -493,11 +396,6 @@ def _number_headings(paragraphs: list[_Paragraph]) -> None:
             p.marker = HEADING_MARKERS[depth].format(cn=chinese_number(n), n=n)
 
 
-def _plausible_title(title: str | None) -> str:
-    """A document-properties title, unless it is a leftover like "Microsoft Word - 1.doc"."""
-    title = " ".join((title or "").split())
-    cjk = sum(1 for c in title if "\u4e00" <= c <= "\u9fff")
-    return title if cjk >= 4 and len(title) <= 100 and "Microsoft" not in title else ""
 
 
 def docx_text(data: bytes) -> Extracted:
@@ -526,68 +424,7 @@ def docx_text(data: bytes) -> Extracted:
         raise UnreadableFile("no text in the document")
     if title:
         return Extracted("\n".join(lines), title, wrapped=False)
-    return Extracted("\n".join(lines), _plausible_title(core_title), PROPERTIES_TITLE, False)
+    return Extracted("\n".join(lines), plausible_title(core_title), PROPERTIES_TITLE, False)
 
 
 # --- PDF ------------------------------------------------------------------------------------
-
-EDGE_LINES = 3  # running headers/footers are looked for among a page's first and last lines
-DASHES = r"[\s\-—–－―~·]*"
-PAGE_NUMBER = re.compile(
-    rf"^{DASHES}(?:第\s*)?\d{{1,4}}(?:\s*页)?(?:\s*[/／]\s*\d{{1,4}}|\s*[，,]?\s*共\s*\d{{1,4}}\s*页)?"
-    rf"{DASHES}$|^page\s*\d{{1,4}}(?:\s*of\s*\d{{1,4}})?$",
-    re.I,
-)
-CJK = r"\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
-CJK_GAP = re.compile(rf"(?<=[{CJK}])[ \t]+(?=[{CJK}])")
-
-
-def _running_key(line: str) -> str:
-    """Header/footer lines differ from page to page only in their numbers."""
-    return re.sub(r"\d+", "#", "".join(line.split()))
-
-
-def strip_page_furniture(pages: list[list[str]]) -> list[list[str]]:
-    """Drop page numbers and the running header/footer lines found at an edge of most pages."""
-    edges = [
-        set(range(min(EDGE_LINES, len(p)))) | set(range(max(0, len(p) - EDGE_LINES), len(p)))
-        for p in pages
-    ]
-    seen = Counter(
-        key for p, e in zip(pages, edges, strict=True) for key in {_running_key(p[i]) for i in e}
-    )
-    need = max(2, -(-len(pages) // 2))
-    running = {k for k, n in seen.items() if n >= need}
-    return [
-        [line for i, line in enumerate(p)
-         if i not in e or not (PAGE_NUMBER.match(line) or _running_key(line) in running)]
-        for p, e in zip(pages, edges, strict=True)
-    ]
-
-
-def pdf_text(data: bytes) -> Extracted:
-    """A PDF's text layer, one line per visual line, without headers, footers or page numbers."""
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise UnreadableFile("password-protected PDF: save a copy without the password")
-        raw = [page.extract_text() or "" for page in reader.pages]
-        meta_title = reader.metadata.title if reader.metadata else None
-    except UnreadableFile:
-        raise
-    except DependencyError as exc:
-        raise UnreadableFile(f"encrypted PDF that cannot be opened here ({exc})") from None
-    except Exception as exc:  # pypdf raises many kinds of error on a damaged file
-        raise UnreadableFile(f"damaged PDF, cannot be read ({exc})") from None
-    if not raw:
-        raise UnreadableFile("PDF with no pages")
-    pages = [[s for line in text.splitlines() if (s := line.strip())] for text in raw]
-    lines = [CJK_GAP.sub("", line) for page in strip_page_furniture(pages) for line in page]
-    text = "\n".join(lines)
-    if len("".join(text.split())) < 10:
-        raise UnreadableFile("scanned PDF with no text layer: cannot be read (OCR it, or use "
-                             "the original Word file)")
-    if implausible(text):
-        raise UnreadableFile("PDF text layer is garbled (fonts without a Unicode map): use the "
-                             "original Word file")
-    return Extracted(text, _plausible_title(meta_title), PROPERTIES_TITLE)

@@ -30,9 +30,9 @@ BACKENDS = {"torch fp32": {"backend": "torch"}, "onnx fp32": {"backend": "onnx"}
 def measure(label: str, out: Path) -> None:
     """Child process: load one backend, time it, save timings and embeddings to ``out``."""
     from bot.config import load_config
-    from bot.embed import load_embedder
-    from bot.retrieve import MAX_QUESTION
-    from bot.synonyms import Synonyms
+    from bot.search.embed import load_embedder
+    from bot.search.retrieve import MAX_QUESTION
+    from bot.search.synonyms import Synonyms
 
     cfg = load_config(ROOT / "config.toml")
     before, started = rss_mb(), time.perf_counter()

@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.config import Config, load_config  # noqa: E402
-from bot.embed import Embedder, load_embedder  # noqa: E402
-from bot.index import Index, open_or_build  # noqa: E402
 from bot.ingest.passages import Passage  # noqa: E402
-from bot.keyword import KeywordIndex, words  # noqa: E402
-from bot.retrieve import Hit, Result, Retriever  # noqa: E402
+from bot.search.embed import Embedder, load_embedder  # noqa: E402
+from bot.search.index import Index, open_or_build  # noqa: E402
+from bot.search.keyword import KeywordIndex, words  # noqa: E402
+from bot.search.retrieve import Hit, Result, Retriever  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 REAL = SHARED / "real"

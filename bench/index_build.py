@@ -25,8 +25,8 @@ from tests import wechat_peer as peer
 
 def build_vs_bare(folder: Path, index_dir: Path) -> None:
     from bot.config import load_config
-    from bot.embed import load_embedder
-    from bot.index import build_index, open_or_build
+    from bot.search.embed import load_embedder
+    from bot.search.index import build_index, open_or_build
 
     cfg = load_config(ROOT / "config.toml")
     embedder = load_embedder(cfg.model)

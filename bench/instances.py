@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 from common import ROOT, percentile, questions
 
-from bot.model_convert import DEFAULT_MODEL, resolve_model
+from bot.search.model_convert import DEFAULT_MODEL, resolve_model
 from tests import wechat_peer as peer
 from tests.instances import Instance, ask, shared_config, start
 from tests.servers import Postgres, Redis

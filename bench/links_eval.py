@@ -4,7 +4,7 @@ tests/data/links_folder with the real model, the 10 links of tests/data/links_ev
     PYTHONPATH=. python bench/links_eval.py [--index DIR]
 
 Prints, for the in-sample set ("in", links_eval.json: the 20 paraphrases and 40 unrelated
-questions the constants of bot/links.py were chosen on) and two held-out sets ("out",
+questions the constants of bot/search/links.py were chosen on) and two held-out sets ("out",
 links_heldout.json: 30 paraphrases and 40 unrelated questions, used to compare methods, never
 to set a constant; "test", links_test.json: 20 and 20, looked at once), how many paraphrases get
 the linked passage first and how many unrelated questions keep their first reply.
@@ -23,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.answer import render_answer  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.engine import Engine  # noqa: E402
-from bot.links import Link, link_to  # noqa: E402
-from bot.retrieve import Result  # noqa: E402
+from bot.search.answer import render_answer  # noqa: E402
+from bot.search.links import Link, link_to  # noqa: E402
+from bot.search.retrieve import Result  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 

@@ -66,7 +66,7 @@ def bare(qs: list[str], rounds: int, model: dict) -> tuple[list[float], list[flo
 
     from bot.config import load_config
     from bot.engine import Engine
-    from bot.keyword import question_terms
+    from bot.search.keyword import question_terms
 
     cfg = load_config(ROOT / "config.toml")
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model))

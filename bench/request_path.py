@@ -50,7 +50,7 @@ async def main_async(rounds: int) -> None:
     from bot.app import create_app
     from bot.config import load_config
     from bot.engine import Engine
-    from bot.keyword import question_terms
+    from bot.search.keyword import question_terms
 
     tmp = Path(tempfile.mkdtemp())
     cfg = load_config(ROOT / "config.toml")

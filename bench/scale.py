@@ -72,10 +72,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     from bot.config import load_config
-    from bot.embed import load_embedder
-    from bot.index import Index, ann_index, load_index, open_or_build, save_index
-    from bot.keyword import question_terms, tokenize
-    from bot.retrieve import Retriever
+    from bot.search.embed import load_embedder
+    from bot.search.index import Index, ann_index, load_index, open_or_build, save_index
+    from bot.search.keyword import question_terms, tokenize
+    from bot.search.retrieve import Retriever
 
     cfg = load_config(ROOT / "config.toml")
     embedder = load_embedder(cfg.model)

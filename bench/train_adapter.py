@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.adapter import QueryAdapter  # noqa: E402
 from bot.config import SHIPPED_ADAPTER, SHIPPED_REFERENCE, load_config  # noqa: E402
-from bot.embed import load_embedder  # noqa: E402
-from bot.index import open_or_build  # noqa: E402
+from bot.search.adapter import QueryAdapter  # noqa: E402
+from bot.search.embed import load_embedder  # noqa: E402
+from bot.search.index import open_or_build  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "stard_questions.jsonl"
 CACHE = ROOT / "bench" / ".cache" / "index-reference"

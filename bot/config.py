@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.model_convert import DEFAULT_MODEL
-from bot.synonyms import SHIPPED as SHIPPED_SYNONYMS
+from bot.search.model_convert import DEFAULT_MODEL
+from bot.search.synonyms import SHIPPED as SHIPPED_SYNONYMS
 
 DATA = Path(__file__).with_name("data")
 SHIPPED_REFERENCE = DATA / "reference"

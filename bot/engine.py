@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import time
 
-from bot.admission import Admission
-from bot.batching import MicroBatcher
 from bot.config import Config
-from bot.embed import Embedder, load_embedder
-from bot.index import BuildReport, Index, build_index, open_or_build, save_index
-from bot.links import Link, Links
-from bot.reference import open_reference
-from bot.retrieve import Result, Retriever
+from bot.ops.admission import Admission
+from bot.search.batching import MicroBatcher
+from bot.search.embed import Embedder, load_embedder
+from bot.search.index import BuildReport, Index, build_index, open_or_build, save_index
+from bot.search.links import Link, Links
+from bot.search.reference import open_reference
+from bot.search.retrieve import Result, Retriever
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Engine:
 
     async def asearch(self, question: str) -> Result:
         """Search off the event loop, batched with the questions that arrive with it; raises
-        Shed when overloaded (see bot.admission)."""
+        Shed when overloaded (see bot.ops.admission)."""
         return await self.admission.run(lambda: self.batcher.submit(question))
 
     async def aclose(self) -> None:

@@ -12,13 +12,13 @@ from wechatpy.crypto import WeChatCrypto
 
 from bot.admin.auth import AdminAuth
 from bot.config import Config
-from bot.conversation import Conversation
-from bot.customer_service import CustomerService
-from bot.dedupe import Inflight
 from bot.engine import Engine
-from bot.replay import NonceCache
 from bot.state import SharedState
 from bot.store import QueryStore
+from bot.wechat.conversation import Conversation
+from bot.wechat.customer_service import CustomerService
+from bot.wechat.dedupe import Inflight
+from bot.wechat.replay import NonceCache
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", Engine)

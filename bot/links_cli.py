@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from bot.config import Config
-from bot.index import Index
-from bot.links import Link, Links, locate
-from bot.retrieve import Retriever
+from bot.search.index import Index
+from bot.search.links import Link, Links, locate
+from bot.search.retrieve import Retriever
 from bot.store import StoreUnavailable, open_store
 from bot.store import links as linkstore
 

@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bot.config import Config, load_config  # noqa: E402
-from bot.model_convert import DEFAULT_MODEL, resolve_model  # noqa: E402
+from bot.search.model_convert import DEFAULT_MODEL, resolve_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -65,7 +65,7 @@ def model_path() -> str:
 @pytest.fixture(scope="session")
 def real_embedder(model_path: str):  # noqa: ANN201
     from bot.config import ModelConfig
-    from bot.embed import load_embedder
+    from bot.search.embed import load_embedder
 
     return load_embedder(ModelConfig(name=model_path))  # the default backend
 

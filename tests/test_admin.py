@@ -21,7 +21,7 @@ from bot.app import create_app
 from bot.config import Config
 from bot.keys import ADMIN_AUTH, QUERYLOG
 from bot.store import QueryRecord, QueryStore, SQLiteStore, hash_openid
-from bot.views import drain
+from bot.wechat.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_webhook import WECHAT, post

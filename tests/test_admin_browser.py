@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.config import Config
-from bot.views import drain
+from bot.wechat.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_webhook import WECHAT

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.answer import NOT_FOUND, fit_text, render_answer, render_passage
 from bot.ingest.passages import Passage
-from bot.retrieve import Hit, Result
+from bot.search.answer import NOT_FOUND, fit_text, render_answer, render_passage
+from bot.search.retrieve import Hit, Result
 
 
 def passage(text: str, section: tuple[str, ...] = ("二", "（四）")) -> Passage:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.answer import CANDIDATES_HEAD, render_answer
 from bot.app import create_app
 from bot.ingest.passages import Passage
-from bot.retrieve import Hit, Result
+from bot.search.answer import CANDIDATES_HEAD, render_answer
+from bot.search.retrieve import Hit, Result
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_webhook import WECHAT, post, rows

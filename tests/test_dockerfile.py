@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from bot.config import load_config
-from bot.model_convert import DEFAULT_MODEL
+from bot.search.model_convert import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

@@ -1,4 +1,4 @@
-"""The ONNX backend embeds exactly as sentence-transformers on torch does (bot/embed.py).
+"""The ONNX backend embeds exactly as sentence-transformers on torch does (bot/search/embed.py).
 
 fp32 ONNX is the default because it does not move a single score: the index and the
 out-of-scope calibration carry over from torch. int8 is an option that does move them.
@@ -15,9 +15,14 @@ import numpy as np
 import pytest
 
 from bot.config import ModelConfig
-from bot.embed import OnnxEmbedder, SentenceTransformerEmbedder, load_embedder, padding_groups
-from bot.model_convert import ModelUnavailable
-from bot.model_onnx import FP32_FILE, ONNX_DIR, read_pipeline
+from bot.search.embed import (
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+    load_embedder,
+    padding_groups,
+)
+from bot.search.model_convert import ModelUnavailable
+from bot.search.model_onnx import FP32_FILE, ONNX_DIR, read_pipeline
 from tests.conftest import ROOT
 
 DEV = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
@@ -116,7 +121,8 @@ def test_model_the_onnx_backend_cannot_run_points_to_torch(tmp_path: Path,
 
 def test_onnx_backend_serves_without_torch(model_path: str) -> None:
     """Loading and querying the ONNX backend never imports torch (start-up time, memory)."""
-    code = ("import sys; from bot.config import ModelConfig; from bot.embed import load_embedder; "
+    code = ("import sys; from bot.config import ModelConfig; "
+            "from bot.search.embed import load_embedder; "
             f"e = load_embedder(ModelConfig(name={model_path!r})); e.encode_queries(['工会']); "
             "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') "
             "if m in sys.modules))")  # fmt: skip

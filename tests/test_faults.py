@@ -16,7 +16,7 @@ from bot.app import create_app
 from bot.config import Config
 from bot.ingest.knowledge import KnowledgeError
 from bot.keys import ENGINE, QUERYLOG
-from bot.views import drain
+from bot.wechat.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import ROOT, make_config
 from tests.test_webhook import WECHAT, post

@@ -464,7 +464,7 @@ class ErrorLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if record.name == "bot.views" and " too late" in message:
+        if record.name == "bot.wechat.views" and " too late" in message:
             self.late += 1
             return
         self.count += 1

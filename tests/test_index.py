@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from bot.config import Config
-from bot.embed import HashingEmbedder
-from bot.index import IndexUnusable, build_index, load_index, open_or_build, save_index
 from bot.ingest.passages import Passage, sentences
+from bot.search.embed import HashingEmbedder
+from bot.search.index import IndexUnusable, build_index, load_index, open_or_build, save_index
 
 
 class CountingEmbedder(HashingEmbedder):
@@ -161,7 +161,7 @@ def test_several_writers_never_delete_the_version_in_use(hashing_config: Config)
 def test_keyword_tokens_are_cached_by_content_hash(hashing_config: Config,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A start or a one-file change does not re-tokenise unchanged passages (jieba is slow)."""
-    import bot.keyword as keyword
+    import bot.search.keyword as keyword
 
     tokenised: list[str] = []
     original = keyword.jieba.lcut
@@ -193,7 +193,7 @@ def test_index_saved_with_token_lists_loads_without_jieba(hashing_config: Config
     damaged token-id file falls back to it instead of serving wrong keyword scores."""
     import json
 
-    import bot.keyword as keyword
+    import bot.search.keyword as keyword
 
     folder, index_dir, emb = hashing_config.knowledge.dir, hashing_config.index.dir, \
         HashingEmbedder()
@@ -221,7 +221,7 @@ def test_ann_index_is_saved_and_loaded(hashing_config: Config, kind: str,
         HashingEmbedder()
     built, _ = open_or_build(folder, index_dir, emb, kind=kind)
     save_index(built, index_dir)
-    monkeypatch.setattr("bot.index.ann_index", lambda *a: pytest.fail("rebuilt"))
+    monkeypatch.setattr("bot.search.index.ann_index", lambda *a: pytest.fail("rebuilt"))
     loaded = load_index(index_dir, emb.name, kind)
     monkeypatch.undo()
     assert loaded.faiss.ntotal == len(built.passages) and loaded.kind == kind

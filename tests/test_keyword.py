@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bot.ingest.passages import split_sentences
-from bot.keyword import K1, B, KeywordIndex, tokenize
+from bot.search.keyword import K1, B, KeywordIndex, tokenize
 from tests.conftest import ROOT
 
 QUESTIONS = [
@@ -131,7 +131,7 @@ def test_search_mode_is_jiebas(laws: list[str]) -> None:
     """Search-mode words come from the one jieba cut tokenize makes: the same as jieba's own."""
     import jieba
 
-    from bot.keyword import search_mode
+    from bot.search.keyword import search_mode
 
     for text in laws + QUESTIONS:
         assert search_mode(jieba.lcut(text)) == jieba.lcut_for_search(text)

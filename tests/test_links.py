@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot import feedback
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ENGINE, QUERYLOG
 from bot.store import links as linkstore
-from bot.views import drain
+from bot.wechat import feedback
+from bot.wechat.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import ROOT, make_config
 from tests.test_admin import TOKEN, XSS, login
@@ -169,7 +169,7 @@ async def test_pages_escape_what_workers_typed(client: TestClient) -> None:
 async def test_store_functions_round_trip(client: TestClient) -> None:
     querylog = client.server.app[QUERYLOG]
     passage = client.server.app[ENGINE].index.passages[2]
-    from bot.links import link_to
+    from bot.search.links import link_to
 
     stored, created = await querylog.call(linkstore.save_link, link_to("问", passage), "me")
     assert created and stored.id > 0
@@ -290,7 +290,7 @@ async def test_export_and_import_move_links(client: TestClient, config: Config,
 
 async def test_a_running_server_follows_imported_links(client: TestClient,
                                                        config: Config) -> None:
-    from bot.links import link_to
+    from bot.search.links import link_to
 
     passage = client.server.app[ENGINE].index.passages[3]
     await client.server.app[QUERYLOG].call(linkstore.save_link, link_to("别处导入的", passage),

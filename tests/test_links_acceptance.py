@@ -90,7 +90,7 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
         server: tuple[str, Path]) -> None:
     base, tmp = server
     data = json.loads((DATA / "links_eval.json").read_text(encoding="utf-8"))
-    # Two held-out sets no constant of bot/links.py was chosen on (see bench/links_eval.py).
+    # Two held-out sets no constant of bot/search/links.py was chosen on (see bench/links_eval.py).
     held = {"paraphrases": [], "unrelated": []}
     for name in ("links_heldout.json", "links_test.json"):
         found = json.loads((DATA / name).read_text(encoding="utf-8"))

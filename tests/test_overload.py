@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.admission import Admission, Shed
 from bot.app import create_app
 from bot.engine import Engine
-from bot.views import drain
+from bot.ops.admission import Admission, Shed
+from bot.wechat.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_ops import metric

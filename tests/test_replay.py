@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from bot.config import ConfigError
-from bot.replay import NonceCache
-from bot.views import drain
+from bot.wechat.replay import NonceCache
+from bot.wechat.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_webhook import WECHAT

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from bot.config import Config
-from bot.index import open_or_build
-from bot.retrieve import Retriever
+from bot.search.index import open_or_build
+from bot.search.retrieve import Retriever
 from tests.conftest import KNOWLEDGE, ROOT, make_config
 
 

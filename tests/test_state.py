@@ -14,9 +14,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from bot.admin.auth import AdminAuth
-from bot.customer_service import CustomerService
 from bot.state import MemoryState, SharedState, wait_for_value
 from bot.state.redis import RedisState
+from bot.wechat.customer_service import CustomerService
 from tests import wechat_peer as peer
 from tests.servers import Redis
 from tests.test_late_delivery import SECRET, FakeWeChatAPI
@@ -159,7 +159,7 @@ async def test_a_retry_takes_over_when_the_claiming_instance_died(
 
 
 async def test_a_replay_to_another_instance_is_refused(redis_url: str) -> None:
-    from bot.replay import NonceCache
+    from bot.wechat.replay import NonceCache
 
     a, b = await RedisState.open(redis_url), await RedisState.open(redis_url)
     first, second = NonceCache(300, state=a), NonceCache(300, state=b)

@@ -92,7 +92,7 @@ async def test_webhook_answers_while_postgres_is_down(aiohttp_client, tmp_path, 
     """No 5xx and no lost question: the row is written once the database is back."""
     from bot.app import create_app
     from bot.keys import QUERYLOG
-    from bot.views import drain
+    from bot.wechat.views import drain
     from tests import wechat_peer as peer
     from tests.conftest import make_config
     from tests.test_webhook import WECHAT, post

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import SHIPPED_REFERENCE
-from bot.index import open_or_build
-from bot.reference import open_reference
-from bot.retrieve import Retriever
+from bot.search.index import open_or_build
+from bot.search.reference import open_reference
+from bot.search.retrieve import Retriever
 from tests.conftest import KNOWLEDGE, ROOT, make_config
 
 NOTICES = ROOT / "bench" / "notices"

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.answer import CANDIDATES_HEAD
 from bot.app import create_app
 from bot.config import Config
-from bot.conversation import SEARCH_FAILED
 from bot.keys import ENGINE
+from bot.search.answer import CANDIDATES_HEAD
+from bot.wechat.conversation import SEARCH_FAILED
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 from tests.test_webhook import WECHAT, post

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.config import Config
 from bot.engine import Engine
-from bot.views import drain
+from bot.wechat.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import make_config
 
@@ -198,7 +198,7 @@ async def test_question_logged_even_when_rendering_fails(client: TestClient, con
     def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise RuntimeError("render exploded")
 
-    monkeypatch.setattr("bot.views.render_reply", broken)
+    monkeypatch.setattr("bot.wechat.views.render_reply", broken)
     query, body = peer.envelope(peer.text_xml("数字工会要怎么建设"), "raw")
     resp = await client.post("/wechat", params=query, data=body)
     assert resp.status == 200 and await resp.text() == "success"
@@ -216,16 +216,16 @@ async def test_healthz(client: TestClient) -> None:
 async def test_huge_question_is_searched_by_its_start(client: TestClient,
                                                       monkeypatch) -> None:  # noqa: ANN001
     """jieba's time grows with the square of an unbroken run: only the start is searched."""
-    import bot.keyword
+    import bot.search.keyword
 
     seen: list[int] = []
-    lcut = bot.keyword.jieba.lcut
+    lcut = bot.search.keyword.jieba.lcut
 
     def recording(text: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         seen.append(len(text))
         return lcut(text, *args, **kwargs)
 
-    monkeypatch.setattr(bot.keyword.jieba, "lcut", recording)
+    monkeypatch.setattr(bot.search.keyword.jieba, "lcut", recording)
     status, reply = await post(client, peer.text_xml("工" * 21000), "raw")
     assert status == 200 and reply["Content"]
     assert seen and max(seen) <= 1000

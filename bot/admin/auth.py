@@ -128,7 +128,7 @@ class AdminAuth:
 
 
 def is_https(request: web.Request) -> bool:
-    from bot.proxy import is_https as https  # bot.proxy imports bot.keys, which imports us
+    from bot.ops.proxy import is_https as https  # bot.ops.proxy imports bot.keys, which imports us
 
     return https(request)
 

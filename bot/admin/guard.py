@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.admin.auth import BEARER, COOKIE, AdminAuth
 from bot.keys import ADMIN_AUTH, ADMIN_SESSION
-from bot.proxy import client_address
+from bot.ops.proxy import client_address
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from aiohttp import web
 
 from bot.admin.auth import BEARER
 from bot.admin.stats import unanswered_groups
-from bot.index import Index
 from bot.ingest.passages import Passage
 from bot.keys import ADMIN_SESSION, ADMIN_TZ, ENGINE, QUERYLOG
-from bot.links import Link, link_to, locate, positions
-from bot.proxy import client_address
+from bot.ops.proxy import client_address
+from bot.search.index import Index
+from bot.search.links import Link, link_to, locate, positions
 from bot.store import Filters, QueryStore, StoreUnavailable
 from bot.store import links as linkstore
 

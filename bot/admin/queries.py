@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bot.logs import mask_openid
+from bot.ops.logs import mask_openid
 from bot.store.filters import FilterError, Filters
 
 __all__ = ["PAGE_SIZE", "FilterError", "Filters", "item", "export_csv", "local_time"]

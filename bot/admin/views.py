@@ -43,7 +43,7 @@ from bot.keys import (
     QUERYLOG,
     STATE,
 )
-from bot.proxy import client_address
+from bot.ops.proxy import client_address
 
 log = logging.getLogger(__name__)
 

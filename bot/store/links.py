@@ -12,7 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from bot.links import Link
+from bot.search.links import Link
 
 VOTES = ("helpful", "unhelpful")
 ASKED = ("text", "voice", "click", "choice")  # msg_types a vote can be about

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SHIPPED = Path(__file__).with_name("data") / "synonyms.txt"
+SHIPPED = Path(__file__).resolve().parent.parent / "data" / "synonyms.txt"
 
 
 class Synonyms:

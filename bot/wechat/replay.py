@@ -3,7 +3,7 @@
 WeChat's ``signature`` covers the token, timestamp and nonce but not a plaintext body, so a
 captured query could otherwise carry any body for as long as its timestamp is inside the
 window. The very same request again (same body) is let through for ``retry_seconds``: WeChat
-retries a message it got no reply to, and the retry gets the first try's reply (bot.dedupe).
+retries a message it got no reply to, and the retry gets the first try's reply (bot.wechat.dedupe).
 The nonces live in the shared state, so a replay sent to another instance is refused too.
 """
 

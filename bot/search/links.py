@@ -17,13 +17,13 @@ from typing import Literal
 
 import numpy as np
 
-from bot.embed import Embedder
-from bot.index import Index
 from bot.ingest.passages import Passage
-from bot.keyword import tokenize
-from bot.retrieve import DENSE_CEIL as PASSAGE_CEIL
-from bot.retrieve import DENSE_FLOOR as PASSAGE_FLOOR
-from bot.retrieve import Hit, Result, Retriever
+from bot.search.embed import Embedder
+from bot.search.index import Index
+from bot.search.keyword import tokenize
+from bot.search.retrieve import DENSE_CEIL as PASSAGE_CEIL
+from bot.search.retrieve import DENSE_FLOOR as PASSAGE_FLOOR
+from bot.search.retrieve import Hit, Result, Retriever
 
 Status = Literal["ok", "changed", "missing"]
 # A linked question's score for a new question: 0.65 x how close the two questions are (0.5

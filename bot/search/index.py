@@ -29,10 +29,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from bot.embed import Embedder
 from bot.ingest.knowledge import KnowledgeError, file_digest, read_notice, scan
 from bot.ingest.passages import Passage, notice_passages, sentences
-from bot.keyword import KeywordIndex
+from bot.search.embed import Embedder
+from bot.search.keyword import KeywordIndex
 
 log = logging.getLogger(__name__)
 FORMAT = 4  # bump whenever parsing, passage text or keyword tokens change

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.model_convert import ModelUnavailable
+from bot.search.model_convert import ModelUnavailable
 
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"

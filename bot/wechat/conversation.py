@@ -12,15 +12,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bot import feedback
-from bot.admission import Shed
-from bot.answer import MAX_BYTES, candidates, related_hits, render_answer, render_passage
 from bot.config import WechatConfig
 from bot.engine import Engine
 from bot.ingest.passages import Passage
-from bot.retrieve import Result
+from bot.ops.admission import Shed
+from bot.search.answer import MAX_BYTES, candidates, related_hits, render_answer, render_passage
+from bot.search.retrieve import Result
 from bot.state import BoundedKeys, SharedState
 from bot.store.records import QueryRecord
+from bot.wechat import feedback
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Conversation:
         self.followups = FollowUps(state, cfg.followup_ttl, cfg.followup_users)
 
     async def respond(self, message: Any) -> Outcome:
-        """The outcome of ``message``; answers end with the 有用 / 没用 links (bot.feedback)."""
+        """The outcome of ``message``; answers end with the 有用 / 没用 links (feedback.py)."""
         vote = feedback.vote_of(message) if message.type == "text" else None
         if vote is not None:  # a tap on an answer: not a question, no new answer
             return Outcome(feedback.THANKS[vote[0]], None, vote)

@@ -13,12 +13,12 @@ from typing import Literal
 
 import numpy as np
 
-from bot.adapter import load_adapter
 from bot.config import RetrievalConfig
-from bot.embed import Embedder
-from bot.index import Index
 from bot.ingest.passages import Passage
-from bot.synonyms import Synonyms
+from bot.search.adapter import load_adapter
+from bot.search.embed import Embedder
+from bot.search.index import Index
+from bot.search.synonyms import Synonyms
 
 Mode = Literal["fused", "dense", "keyword"]
 DENSE_FLOOR, DENSE_CEIL = 0.80, 0.92
@@ -124,7 +124,7 @@ class Retriever:
                                      for p in reference.passages])
             if not self.outside.any():
                 self.reference = self.outside = None
-        # Staff's linked questions (bot.links.LinkIndex), set by the engine; None: no links.
+        # Staff's linked questions (bot.search.links.LinkIndex), set by the engine; None: no links.
         self.links: Callable[[Result, np.ndarray], Result] | None = None
 
     def query_text(self, question: str) -> str:

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from bot.config import ModelConfig
-from bot.model_convert import ModelUnavailable, resolve_model
-from bot.model_onnx import ensure_onnx, read_pipeline
+from bot.search.model_convert import ModelUnavailable, resolve_model
+from bot.search.model_onnx import ensure_onnx, read_pipeline
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,6 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.conversation import SHED, Outcome
-from bot.dedupe import message_key
-from bot.feedback import save_vote
 from bot.keys import (
     BACKGROUND,
     CONFIG,
@@ -26,10 +23,13 @@ from bot.keys import (
     QUERYLOG,
     STATE,
 )
-from bot.logs import LOG_EXTRA, mask_openid
-from bot.metrics import METRICS
+from bot.ops.logs import LOG_EXTRA, mask_openid
+from bot.ops.metrics import METRICS
 from bot.state import wait_for_value
-from bot.wechat import Incoming, ProtocolError, read_message, render_reply, verify_request
+from bot.wechat.conversation import SHED, Outcome
+from bot.wechat.dedupe import message_key
+from bot.wechat.feedback import save_vote
+from bot.wechat.protocol import Incoming, ProtocolError, read_message, render_reply, verify_request
 
 log = logging.getLogger(__name__)
 Logged = asyncio.Task | None  # the query-log insert of a question, giving its row id

@@ -15,7 +15,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.admin.guard import check_bearer
-from bot.admission import QUEUE_FULL, WAITED_TOO_LONG
 from bot.keys import (
     ADMIN_AUTH,
     CONFIG,
@@ -26,7 +25,8 @@ from bot.keys import (
     QUERYLOG,
     STATE,
 )
-from bot.proxy import client_address, in_networks, local_caller
+from bot.ops.admission import QUEUE_FULL, WAITED_TOO_LONG
+from bot.ops.proxy import client_address, in_networks, local_caller
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 
 from bot.config import Config
-from bot.embed import Embedder
-from bot.index import Index, open_or_build
 from bot.ingest.knowledge import KnowledgeError
+from bot.search.embed import Embedder
+from bot.search.index import Index, open_or_build
 
 log = logging.getLogger(__name__)
 

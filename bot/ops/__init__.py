@@ -1,0 +1,2 @@
+"""Running the service: metrics, access logs, the knowledge-folder watcher, admission under
+overload and who is calling behind a reverse proxy."""

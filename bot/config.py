@@ -46,8 +46,8 @@ class KnowledgeConfig:
 class IndexConfig:
     dir: Path = _setting(Path("index"), "Folder for the built index (not committed).", path=True)
     type: str = _setting(
-        "flat", "FAISS index: flat (exact; right up to ~100k passages), hnsw or ivf (approximate, "
-        "for much larger collections)."
+        "flat", "FAISS index: flat (exact; right up to ~20k passages), hnsw or ivf (approximate, "
+        "for larger collections: at 100k passages hnsw searches in 2.4 ms against flat's 10 ms)."
     )
 
 

@@ -71,8 +71,8 @@ class ModelConfig:
     threads: int = _setting(0, "Threads ONNX Runtime uses for one model call (0: one per CPU).")
     quantize: bool = _setting(
         False, "Run the model in int8 (ONNX Runtime's or torch's dynamic quantization; about 2x "
-        "faster on CPU). Embeddings move, so the index is rebuilt when this changes, and "
-        "out-of-scope questions score higher: see the int8 calibration in BENCHMARKS.md."
+        "faster on CPU). Embeddings move, so the index is rebuilt when this changes; the "
+        "thresholds hold for int8 too, at 0-3 points of top-1 (BENCHMARKS.md: int8's calibration)."
     )
     batch_size: int = _setting(32, "Passages encoded per batch when building the index.")
     query_batch: int = _setting(32, "Most questions encoded together in one model call.")

@@ -3,7 +3,7 @@
 The embedding model places "公司把我辞退了能要补偿吗" far from 第四十七条's 经济补偿按劳动者在本单位
 工作的年限…; a 384×384 map trained on real question→article pairs (bench/train_adapter.py) moves
 question vectors toward the articles' region. Passages are untouched, so the index stays valid;
-the map is used only with the model it was trained for.
+the map is used only with the model it was trained for (or its int8 variant).
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def load_adapter(path: Path | None, model: str, dim: int) -> QueryAdapter | None
     except (OSError, KeyError, ValueError) as exc:
         log.warning("adapter: cannot read %s (%s); questions are not adapted", path, exc)
         return None
-    if matrix.shape != (dim, dim) or Path(trained_for).name != Path(model).name.split(":")[-1]:
+    # The int8 variant ("…+onnx-int8") is the same model: its vectors are within 0.98 cosine.
+    base = Path(model).name.split(":")[-1].split("+")[0]
+    if matrix.shape != (dim, dim) or Path(trained_for).name != base:
         # Expected whenever another model is configured: nothing to warn about.
         log.info("adapter: %s was trained for %s, not %s; questions are not adapted",
                  path, trained_for, model)

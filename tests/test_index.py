@@ -49,7 +49,8 @@ def test_best_sentence_cosine(hashing_config: Config) -> None:
     one = next(i for i, p in enumerate(index.passages) if not sentences(p))
     text = sentences(index.passages[many])[1]
     vector = emb.encode_queries([text])[0]
-    got = index.sentence_cosine(np.array([one, many]), vector)
+    ids = np.array([one, many])
+    got = index.sentence_cosine(ids, vector, index.vectors[ids] @ vector)
     rows = index.sentence_vectors(many).astype(np.float32) @ vector
     assert got[1] == pytest.approx(rows.max(), abs=1e-6) and int(rows.argmax()) == 1
     assert got[0] == pytest.approx(float(index.vectors[one] @ vector), abs=1e-6)

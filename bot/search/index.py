@@ -113,11 +113,12 @@ class Index:
         self, model: str, passages: list[Passage], vectors: np.ndarray,
         files: dict[str, FileRecord], built_at: str = "", kind: str = "flat",
         tokens: dict[str, list[str]] | None = None,
-        sentence_vectors: list[np.ndarray] | None = None, keyword: KeywordIndex | None = None,
+        sentences: tuple[np.ndarray, np.ndarray] | None = None,
+        keyword: KeywordIndex | None = None,
         ann: faiss.Index | None = None,
     ) -> None:
         """``tokens`` maps content hashes to keyword tokens already known (not re-tokenised);
-        ``sentence_vectors`` holds each passage's sentence vectors (rows, maybe none);
+        ``sentences`` is (rows, start): passage i's sentence vectors are rows[start[i]:start[i+1]];
         ``keyword`` and ``ann`` are the keyword and FAISS indexes of exactly these passages,
         loaded ready-made."""
         self.model = model
@@ -132,20 +133,20 @@ class Index:
         known = tokens or {}
         self.keyword = keyword or KeywordIndex([p.keyword_text for p in passages],
                                                tokens=[known.get(p.content_hash) for p in passages])
-        per = sentence_vectors or [np.zeros((0, self.dim), np.float16) for _ in passages]
-        counts = np.array([len(v) for v in per], dtype=np.int64)
-        self.sentence_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        rows, start = sentences or (np.zeros((0, self.dim), np.float16),
+                                    np.zeros(len(passages) + 1, np.int64))
         # float16: sentences are several per passage; the cosines need no more precision.
-        self.sentences = (np.concatenate(per).astype(np.float16) if counts.sum()
-                          else np.zeros((0, self.dim), np.float16))
+        self.sentences = rows.astype(np.float16, copy=False)
+        self.sentence_start = start.astype(np.int64, copy=False)
 
     def sentence_vectors(self, i: int) -> np.ndarray:
         return self.sentences[self.sentence_start[i]:self.sentence_start[i + 1]]
 
-    def sentence_cosine(self, ids: np.ndarray, vector: np.ndarray) -> np.ndarray:
-        """Each passage's best sentence cosine with ``vector`` (its own cosine if it has
-        no sentences of its own)."""
-        best = self.vectors[ids] @ vector
+    def sentence_cosine(self, ids: np.ndarray, vector: np.ndarray,
+                        own: np.ndarray) -> np.ndarray:
+        """Each passage's best sentence cosine with ``vector``; ``own`` (the passages' own
+        cosines, which the caller has already) stands for a passage without sentences."""
+        best = own.copy()
         starts, ends = self.sentence_start[ids], self.sentence_start[ids + 1]
         counts = ends - starts
         has = counts > 0
@@ -244,7 +245,7 @@ def build_index(
     index = Index(embedder.name, passages, matrix, files,
                   kind=kind or (previous.kind if previous else "flat"),
                   tokens=previous.tokens_by_hash() if previous else None,
-                  sentence_vectors=_sentence_vectors(passages, embedder, previous, progress))
+                  sentences=_sentence_vectors(passages, embedder, previous, progress))
     report.documents = sum(1 for f in files.values() if f.passages)
     report.passages = len(passages)
     report.embedded = len(missing)
@@ -265,8 +266,15 @@ def _distinct(passages: list[Passage]) -> list[Passage]:
     return kept
 
 
+def stack_sentences(per: list[np.ndarray], dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-passage sentence vectors -> (rows, start) as the Index keeps them."""
+    counts = np.array([len(v) for v in per], dtype=np.int64)
+    rows = np.concatenate(per) if counts.sum() else np.zeros((0, dim), np.float16)
+    return rows.astype(np.float16), np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
 def _sentence_vectors(passages: list[Passage], embedder: Embedder, previous: Index | None,
-                      progress: bool) -> list[np.ndarray]:
+                      progress: bool) -> tuple[np.ndarray, np.ndarray]:
     """Each passage's sentence vectors, embedding only those of passages that changed."""
     known = previous.sentences_by_hash() if previous else {}
     texts = {p.content_hash: sentences(p) for p in passages if p.content_hash not in known}
@@ -278,7 +286,7 @@ def _sentence_vectors(passages: list[Passage], embedder: Embedder, previous: Ind
             known[digest] = vectors[start:start + len(found)]
             start += len(found)
     empty = np.zeros((0, embedder.dim), np.float16)
-    return [known.get(p.content_hash, empty) for p in passages]
+    return stack_sentences([known.get(p.content_hash, empty) for p in passages], embedder.dim)
 
 
 LOCK_FILE = ".lock"
@@ -382,9 +390,8 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
         raise IndexUnusable(f"index at {index_dir} is corrupt: sizes do not match the manifest")
     if len(start) != len(passages) + 1 or start[-1] != len(sentence_rows):
         raise IndexUnusable(f"index at {index_dir} is corrupt: sentence rows do not match")
-    per = [sentence_rows[start[i]:start[i + 1]] for i in range(len(passages))]
-    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens, per,
-                 keyword, _saved_ann(version, kind, len(passages)))
+    return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens,
+                 (sentence_rows, start), keyword, _saved_ann(version, kind, len(passages)))
 
 
 def _saved_ann(version: Path, kind: str, count: int) -> faiss.Index | None:

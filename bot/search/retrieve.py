@@ -83,7 +83,8 @@ def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
         ids = ids[allowed[ids]]
     # The passage as a whole and its best sentence count alike: one fact asked about (a
     # phone number, a deadline) is drowned in a long passage's vector, not in its sentence's.
-    cosine = (index.vectors[ids] @ vector + index.sentence_cosine(ids, vector)) / 2
+    own = index.vectors[ids] @ vector
+    cosine = (own + index.sentence_cosine(ids, vector, own)) / 2
     dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
     bm25, keyword = match.at(ids)
     if mode == "dense":

@@ -127,7 +127,8 @@ class KeywordIndex:
             return None
         index = cls.__new__(cls)
         index._arrays(vocab, ids, offsets, tokenizer)
-        index.docs, index.weights, index.starts = docs, weights, starts
+        index.docs = docs.astype(np.int32, copy=False)  # see KeywordMatch.at
+        index.weights, index.starts = weights, starts
         index.df = np.diff(starts)
         index.peaks = index._peaks()
         index.max_idf = index.idf(0)
@@ -237,7 +238,9 @@ class KeywordMatch:
 
     def at(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(bm25, coverage) of the passages ``ids``; 0 where the question has no term."""
-        ids = np.asarray(ids, dtype=np.int64)
+        # The postings' own dtype: searchsorted would otherwise copy each posting list
+        # (up to one entry per passage) into the ids' wider type on every call.
+        ids = np.asarray(ids, dtype=np.int32)
         bm25 = np.zeros(len(ids), dtype=np.float32)
         covered = np.zeros(len(ids), dtype=np.float32)
         zero = np.float32(0)
@@ -254,8 +257,8 @@ class KeywordMatch:
         """The passages holding any of ``terms`` (default: all), ascending."""
         chosen = self.terms if terms is None else terms
         if not chosen:
-            return np.zeros(0, dtype=np.int64)
-        ids = np.concatenate([t.docs for t in chosen]).astype(np.int64)
+            return np.zeros(0, dtype=np.int32)
+        ids = np.concatenate([t.docs for t in chosen])
         if len(chosen) > 1:  # sorted runs: a stable (merge) sort is nearly linear
             ids.sort(kind="stable")
             ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]

@@ -293,10 +293,18 @@ class KeywordMatch:
         return ids[np.argpartition(-bm25, k - 1)[:k]] if k < len(ids) else ids
 
     def _dense_top(self, k: int, allowed: np.ndarray | None) -> np.ndarray:
-        dense, _ = self.dense()
+        """Fewer than ``k`` passages match: the same array the dense ranking partitioned
+        (negated BM25, left-out passages at 1), built in place: one pass over the passages."""
+        ids = self.touched()
+        if not len(ids) and allowed is None:
+            return _unmatched_top(self.size, k).copy()
+        negated = np.zeros(self.size, dtype=np.float32)
+        if len(ids):
+            negated[ids] = self.at(ids)[0]
         if allowed is not None:
-            dense = np.where(allowed, dense, -1.0).astype(np.float32)
-        return np.argpartition(-dense, k - 1)[:k]
+            negated[~allowed] = -1.0
+        np.negative(negated, out=negated)
+        return np.argpartition(negated, k - 1)[:k]
 
     def dense(self) -> tuple[np.ndarray, np.ndarray]:
         """(bm25, coverage) as arrays over every passage."""
@@ -305,3 +313,10 @@ class KeywordMatch:
         ids = self.touched()
         bm25[ids], coverage[ids] = self.at(ids)
         return bm25, coverage
+
+
+@lru_cache(maxsize=64)
+def _unmatched_top(size: int, k: int) -> np.ndarray:
+    """The dense ranking's k passages for a question matching none (all scores zero): the
+    same partition of the same array every time, so it is done once per (size, k)."""
+    return np.argpartition(-np.zeros(size, dtype=np.float32), k - 1)[:k]

@@ -7,6 +7,8 @@ out-of-scope calibration carry over from torch. int8 is an option that does move
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +24,7 @@ from bot.search.embed import (
     padding_groups,
 )
 from bot.search.model_convert import ModelUnavailable
-from bot.search.model_onnx import FP32_FILE, ONNX_DIR, read_pipeline
+from bot.search.model_onnx import FP32_FILE, FUSED_FILE, ONNX_DIR, read_pipeline
 from tests.conftest import ROOT
 
 DEV = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
@@ -82,6 +84,45 @@ def test_fp32_onnx_matches_torch(torch_embedder, onnx_embedder, seed_text: str) 
         np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
         cosines = _cosines(ours, ref)
         assert cosines.min() >= 0.9999, dict(zip(texts, cosines.round(6), strict=True))
+
+
+def test_single_questions_run_the_fused_graph_with_torchs_embeddings(
+        torch_embedder, onnx_embedder, model_path: str) -> None:  # fmt: skip
+    """One question per call runs ONNX Runtime's fused graph, made with the conversion: its
+    embeddings are still torch's."""
+    assert (Path(model_path) / ONNX_DIR / FUSED_FILE).is_file()
+    assert onnx_embedder.single is not onnx_embedder.session
+    questions = _questions()
+    single = np.vstack([onnx_embedder.encode_queries([q]) for q in questions])
+    cosines = _cosines(single, torch_embedder.encode_queries(questions))
+    assert cosines.min() >= 0.9999, dict(zip(questions, cosines.round(6), strict=True))
+
+
+def test_folder_converted_before_the_fused_graph_gets_it(tmp_path: Path, model_path: str,
+                                                         onnx_embedder) -> None:
+    """A model folder without the fused graph (converted by an earlier version) is fused on
+    first load, offline, sharing the exported graph's weights file."""
+    source = Path(model_path)
+    folder = tmp_path / "model"
+    for path in source.rglob("*"):
+        dest = folder / path.relative_to(source)
+        if path.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+        elif not path.name.startswith(FUSED_FILE) and "qint8" not in path.name:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent.name == ONNX_DIR:  # onnx refuses hard-linked weights files
+                shutil.copy(path, dest)
+            else:  # model.safetensors: 470 MB that nothing here reads
+                os.link(path, dest)
+    embedder = OnnxEmbedder(ModelConfig(name=str(folder)))
+    fused = folder / ONNX_DIR / FUSED_FILE
+    assert fused.is_file() and embedder.single is not embedder.session
+    weights = fused.with_name(FUSED_FILE + "_data").stat().st_size
+    assert weights < (folder / ONNX_DIR / (FP32_FILE + "_data")).stat().st_size / 10
+    questions = _questions()[:6]
+    ours = np.vstack([embedder.encode_queries([q]) for q in questions])
+    ref = np.vstack([onnx_embedder.encode_queries([q]) for q in questions])
+    assert _cosines(ours, ref).min() >= 0.9999
 
 
 def test_batches_match_single_questions(onnx_embedder) -> None:

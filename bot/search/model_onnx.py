@@ -5,7 +5,11 @@ The transformer is traced once with torch (at `bot convert-model` time, offline)
 ``input_ids``/``attention_mask``(/``token_type_ids``), output ``last_hidden_state``. Pooling and
 normalisation stay outside the graph (see embed.OnnxEmbedder), so the file is interchangeable
 with an optimum export. ``model_qint8.onnx`` is ONNX Runtime's dynamic int8 quantization of it.
-Weights are kept in a ``*.onnx_data`` file beside each graph (ONNX's external data).
+``model_fused.onnx`` is the same fp32 graph after ONNX Runtime's offline BERT fusions (fused
+attention, skip-layernorm, bias-gelu: 88 nodes instead of 464), which runs a lone question
+faster but batches slower, so the backend uses it for single questions only (BENCHMARKS.md).
+Weights are kept in a ``*.onnx_data`` file beside each graph (ONNX's external data); the fused
+graph points at ``model.onnx_data`` for the tensors it shares with the exported one.
 
 Serving needs only onnxruntime and tokenizers: torch is imported here, never on the request path.
 """
@@ -24,9 +28,13 @@ from typing import Any
 
 from bot.search.model_convert import ModelUnavailable
 
+log = logging.getLogger(__name__)
+
 ONNX_DIR = "onnx"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model_qint8.onnx"
+FUSED_FILE = "model_fused.onnx"
+FUSABLE = ("bert", "roberta", "xlm-roberta")  # encoders onnxruntime's "bert" fusions handle
 _TRANSFORMER, _POOLING, _NORMALIZE = "Transformer", "Pooling", "Normalize"
 
 
@@ -103,6 +111,71 @@ def ensure_onnx(model_dir: Path, quantize: bool = False) -> Path:
         print(f"quantizing {fp32} to int8 ({int8}, once)", file=sys.stderr, flush=True)
         quantize_onnx(fp32, int8)
     return int8
+
+
+def ensure_fused(model_dir: Path) -> Path | None:
+    """The fused fp32 graph for single questions, made first if missing (a model folder
+    converted before it existed); None for a model the fusions do not apply to."""
+    fused = Path(model_dir) / ONNX_DIR / FUSED_FILE
+    if fused.is_file():
+        return fused
+    hf = _json(read_pipeline(Path(model_dir)).transformer_dir / "config.json")
+    heads, hidden = hf.get("num_attention_heads"), hf.get("hidden_size")
+    if hf.get("model_type") not in FUSABLE or not isinstance(heads, int) or not isinstance(
+            hidden, int):  # fmt: skip
+        return None
+    print(f"fusing {onnx_path(model_dir, False)} for single questions ({fused}, once)",
+          file=sys.stderr, flush=True)  # fmt: skip
+    try:
+        return fuse_onnx(ensure_onnx(model_dir), fused, heads, hidden)
+    except Exception as exc:  # noqa: BLE001 - an optional speed-up: the exported graph serves
+        log.warning("cannot fuse %s (%s); single questions use the exported graph", fused, exc)
+        return None
+
+
+def fuse_onnx(fp32: Path, dest: Path, heads: int, hidden: int) -> Path:
+    """ONNX Runtime's transformer optimizer on the exported graph (offline, CPU, fp32).
+
+    Tensors left as they were keep pointing into ``fp32``'s weights file (the word embeddings
+    alone are 384 MB); only the fused ones are written to the new graph's own file.
+    """
+    import onnx
+    from onnx.external_data_helper import set_external_data
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    exported = onnx.load(str(fp32), load_external_data=False)
+    where = {t.name: t for t in exported.graph.initializer
+             if t.data_location == onnx.TensorProto.EXTERNAL}  # fmt: skip
+
+    def write(tmp: Path) -> None:
+        level = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # the optimizer's progress lines
+        try:
+            model = optimize_model(str(fp32), model_type="bert", num_heads=heads,
+                                   hidden_size=hidden, opt_level=0, use_gpu=False,
+                                   optimization_options=FusionOptions("bert")).model  # fmt: skip
+        finally:
+            logging.getLogger().setLevel(level)
+        data = fp32.parent / (fp32.name + "_data")
+        with open(data, "rb") as weights:
+            for tensor in model.graph.initializer:
+                old = where.get(tensor.name)
+                if old is None or not tensor.HasField("raw_data"):
+                    continue
+                info = {e.key: e.value for e in old.external_data}
+                if info.get("location") != data.name:
+                    continue
+                weights.seek(int(info.get("offset", 0)))
+                if weights.read(int(info["length"])) == tensor.raw_data:  # unchanged: share it
+                    set_external_data(tensor, data.name, int(info.get("offset", 0)),
+                                      int(info["length"]))  # fmt: skip
+                    tensor.data_location = onnx.TensorProto.EXTERNAL
+                    tensor.ClearField("raw_data")
+        _save_external(model, tmp)
+
+    _publish(write, dest)
+    return dest
 
 
 def _publish(write: Any, dest: Path) -> None:
@@ -183,6 +256,8 @@ def export_onnx(model_dir: Path) -> Path:
         traced.unlink()
 
     dest = onnx_path(model_dir, False)
+    for stale in (FUSED_FILE, FUSED_FILE + "_data"):  # it points into the weights replaced here
+        (dest.parent / stale).unlink(missing_ok=True)
     _publish(write, dest)
     return dest
 

@@ -152,9 +152,11 @@ def fuse_onnx(fp32: Path, dest: Path, heads: int, hidden: int) -> Path:
         level = logging.getLogger().level
         logging.getLogger().setLevel(logging.ERROR)  # the optimizer's progress lines
         try:
-            model = optimize_model(str(fp32), model_type="bert", num_heads=heads,
-                                   hidden_size=hidden, opt_level=0, use_gpu=False,
-                                   optimization_options=FusionOptions("bert")).model  # fmt: skip
+            optimized = optimize_model(str(fp32), model_type="bert", num_heads=heads,
+                                       hidden_size=hidden, opt_level=0, use_gpu=False,
+                                       optimization_options=FusionOptions("bert"))  # fmt: skip
+            optimized.topological_sort()
+            model = optimized.model
         finally:
             logging.getLogger().setLevel(level)
         data = fp32.parent / (fp32.name + "_data")

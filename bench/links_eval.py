@@ -6,7 +6,10 @@ tests/data/links_folder with the real model, the 10 links of tests/data/links_ev
 Prints, for the in-sample set ("in", links_eval.json: the 20 paraphrases and 40 unrelated
 questions the constants of bot/search/links.py were chosen on) and two held-out sets ("out",
 links_heldout.json: 30 paraphrases and 40 unrelated questions, used to compare methods, never
-to set a constant; "test", links_test.json: 20 and 20, looked at once), how many paraphrases get
+to set a constant; "test", links_test.json: 20 and 20, looked at once; "test2",
+links_test2.json: 30 and 40, written before the 2026-11-27 method comparison and used only to
+confirm; "test3", links_test3.json: 30 and 40, written after "test2" had been looked at and
+before any further method was tried), how many paraphrases get
 the linked passage first and how many unrelated questions keep their first reply.
 tests/test_links_acceptance.py checks "in" and "out" through a running `bot serve`.
 """
@@ -57,6 +60,8 @@ def evaluate(engine: Engine, verbose: bool = False) -> dict[str, tuple[int, int]
     data = json.loads((DATA / "links_eval.json").read_text(encoding="utf-8"))
     held = json.loads((DATA / "links_heldout.json").read_text(encoding="utf-8"))
     test = json.loads((DATA / "links_test.json").read_text(encoding="utf-8"))
+    test2 = json.loads((DATA / "links_test2.json").read_text(encoding="utf-8"))
+    test3 = json.loads((DATA / "links_test3.json").read_text(encoding="utf-8"))
     passages = engine.index.passages
 
     def target(entry: dict) -> str:
@@ -64,7 +69,8 @@ def evaluate(engine: Engine, verbose: bool = False) -> dict[str, tuple[int, int]
                     and p.path and p.path[-1] == entry["section"])
 
     targets = [target(e) for e in data["links"]]
-    unrelated = {"in": data["unrelated"], "out": held["unrelated"], "test": test["unrelated"]}
+    unrelated = {"in": data["unrelated"], "out": held["unrelated"], "test": test["unrelated"],
+                 "test2": test2["unrelated"], "test3": test3["unrelated"]}
     engine.set_links([])
     before = {q: first_words(engine.search(q), engine) for qs in unrelated.values() for q in qs}
     links: list[Link] = []
@@ -86,8 +92,9 @@ def evaluate(engine: Engine, verbose: bool = False) -> dict[str, tuple[int, int]
                           for q in e["paraphrases"]],
                    "out": [(q, t) for qs, t in zip(held["paraphrases"], targets, strict=True)
                            for q in qs],
-                   "test": [(q, t) for qs, t in zip(test["paraphrases"], targets, strict=True)
-                            for q in qs]}
+                   **{name: [(q, t) for qs, t in zip(held_set["paraphrases"], targets, strict=True)
+                             for q in qs] for name, held_set in (("test", test), ("test2", test2),
+                                                     ("test3", test3))}}
     for name, pairs in paraphrases.items():
         out[f"paraphrases {name}"] = (sum(linked(q, t) for q, t in pairs), len(pairs))
     for name, questions in unrelated.items():

@@ -29,9 +29,10 @@ def _open(cfg: Config, progress: bool = False):  # noqa: ANN202 - (Retriever, Bu
     from bot.search.retrieve import Retriever
 
     embedder = load_embedder(cfg.model)
+    reference = open_reference(cfg, embedder)  # first: the folder's laws reuse its vectors
     index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder, progress,
-                                  cfg.index.type)
-    return Retriever(index, embedder, cfg.retrieval, open_reference(cfg, embedder)), report
+                                  cfg.index.type, donor=reference)
+    return Retriever(index, embedder, cfg.retrieval, reference), report
 
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_CANNOT_START, EXIT_NOTHING_BUILT = 0, 1, 2, 3

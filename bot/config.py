@@ -95,6 +95,11 @@ class RetrievalConfig:
         0.05, "Share of the question's keywords the best passage must contain to be an answer "
         "(stops 工会-flavoured questions the notices do not cover from getting a stray passage)."
     )
+    sure_cosine: float = _setting(
+        0.91, "Cosine (question vs the best passage or its best sentence, averaged) at which the "
+        "best passage is answered even below min_keyword: the meaning matches though the words "
+        "differ (年假 vs 年休假)."
+    )
     related_min_score: float = _setting(
         0.45, "Fused score a further hit needs to be offered as a related clause."
     )

@@ -46,10 +46,12 @@ class Engine:
     def open(cls, cfg: Config) -> tuple[Engine, BuildReport]:
         """Load the model and bring the saved index up to date with the knowledge folder."""
         embedder = load_embedder(cfg.model)
+        # The reference first: a law the folder holds too is then not embedded twice.
+        reference = open_reference(cfg, embedder)
         index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder,
-                                      kind=cfg.index.type)
+                                      kind=cfg.index.type, donor=reference)
         log.info("engine: %s", report.summary())
-        return cls(cfg, embedder, index, open_reference(cfg, embedder)), report
+        return cls(cfg, embedder, index, reference), report
 
     @property
     def index(self) -> Index:
@@ -75,7 +77,8 @@ class Engine:
         fails the new index is still served from memory; if building fails the old one stays.
         """
         try:
-            index, report = build_index(self.cfg.knowledge.dir, self.embedder, self.index)
+            index, report = build_index(self.cfg.knowledge.dir, self.embedder, self.index,
+                                        donor=self.reference)
         except Exception:
             self.reload_failures += 1
             log.exception("engine: rebuilding the index failed; still serving the previous one")

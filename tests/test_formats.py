@@ -25,7 +25,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
 from bot.ingest.formats import PROPERTIES_TITLE, decode_text, docx_text, strip_page_furniture
-from bot.ingest.formats.docx import format_number
+from bot.ingest.formats.word_numbering import format_number
 from bot.ingest.knowledge import KnowledgeError, read_notice, scan
 from bot.ingest.parse import Notice, heading_level
 from bot.ingest.passages import notice_passages

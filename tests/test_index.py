@@ -261,3 +261,33 @@ def test_identical_passages_of_one_document_are_kept_once(hashing_config: Config
     code = [p for p in index.passages if p.doc_title == "中华人民共和国民法典"]
     assert [p.kind for p in code].count("meta") == 1
     assert sum(p.kind == "section" for p in code) == 6
+
+
+def test_a_law_the_reference_holds_is_not_embedded_again(hashing_config: Config,
+                                                         tmp_path: Path) -> None:
+    """Staff copy a labour law into the folder: the reference index (the donor) already has its
+    vectors, sentences and tokens by content hash, so only the notice is embedded."""
+    from bot.config import SHIPPED_REFERENCE
+
+    law = next(SHIPPED_REFERENCE.glob("职工带薪年休假条例*.md"))
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+    (reference_dir / law.name).write_bytes(law.read_bytes())
+    emb = CountingEmbedder()
+    reference, _ = build_index(reference_dir, emb)
+    folder = hashing_config.knowledge.dir
+    (folder / law.name).write_bytes(law.read_bytes())
+    emb.encoded = 0
+    index, report = build_index(folder, emb, donor=reference)
+    notice = [p for p in index.passages if p.source != law.name]
+    assert emb.encoded == embedded_texts(notice) and report.embedded == len(notice)
+    alone, _ = build_index(folder, CountingEmbedder())
+    assert [p.content_hash for p in index.passages] == [p.content_hash for p in alone.passages]
+    assert (index.vectors == alone.vectors).all()
+    assert (index.sentences == alone.sentences).all()
+    assert index.keyword.tokens == alone.keyword.tokens
+    # A donor built with another model lends nothing.
+    other = CountingEmbedder()
+    other.name = "another-model"
+    _, report = build_index(folder, other, donor=reference)
+    assert report.embedded == len(index.passages)

@@ -52,6 +52,15 @@ async def test_search_finds_a_passage_by_its_own_text(client: TestClient) -> Non
         assert hits[0]["text"] == passage.text and hits[0]["citation"] == passage.citation
 
 
+async def test_search_widens_with_keyword_matches_only(client: TestClient) -> None:
+    """Beyond the retriever's few hits, staff see more passages holding the words, best first,
+    never one that holds none of them."""
+    hits = await search(client, "职工服务")
+    assert 3 < len(hits) <= 10 and len({h["id"] for h in hits}) == len(hits)
+    assert all("职工" in h["text"] or "服务" in h["text"] for h in hits[3:])
+    assert len(await search(client, "zzzz qqqq")) <= 3
+
+
 async def test_api_needs_the_token(client: TestClient) -> None:
     for method, path in (("GET", "/admin/api/search?q=x"), ("GET", "/admin/api/links"),
                          ("POST", "/admin/api/links"), ("DELETE", "/admin/api/links/1")):

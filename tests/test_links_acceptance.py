@@ -140,7 +140,10 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
     # The issue asks >= 90% of unseen paraphrases. Measured (BENCHMARKS.md "Linked questions"):
     # held out 28/30 and 17/20 (45/50, 90.0%: at the bar, not above it), so the assertion stays
     # at 85%; in-sample 16/20 since main's best-sentence dense score (823e67c) left one more
-    # unsure. Unrelated questions keep their answer (>= 95%) in every set.
+    # unsure. Unrelated questions keep their answer (>= 95%) in every set read here. Two newer
+    # held-out sets (links_test2.json, links_test3.json; bench/links_eval.py only) measure 24/30
+    # with 33/40 kept and 28/30 with 38/40: all unseen 97/110 (88%), so neither bar is met
+    # robustly (BENCHMARKS.md, "third and fourth held-out sets").
     assert sum(ok for _, ok in unseen) >= 0.85 * len(unseen)
     assert len(kept_unseen) >= 0.95 * len(held["unrelated"])
     assert sum(ok for _, ok in paraphrased) >= 0.80 * len(paraphrased)

@@ -105,3 +105,23 @@ async def test_notice_dropped_into_a_running_bot_is_answered(
     shutil.copy(notice, knowledge_dir / notice.name)
     reply = await eventually(client, "职工疗休养活动怎么报名", "第三部分")
     assert "关于开展2024年度职工疗休养活动的通知" in reply
+
+
+def test_meaning_without_shared_words_is_answered(tmp_path: Path, model_path: str,
+                                                  real_embedder) -> None:  # noqa: ANN001
+    """年假 is everyday speech for the law's 年休假: the question shares almost no keyword with
+    第三条 (its unknown words count against the share), yet its meaning matches closely."""
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    shutil.copy(next(SHIPPED_REFERENCE.glob("职工带薪年休假条例*.md")), folder)
+    retriever = retriever_for(folder, tmp_path, model_path, real_embedder)
+    question = "工作满十年一年能休几天年假"
+    result = retriever.search(question)
+    assert result.answered and result.best is not None
+    assert result.best.passage.citation == "《职工带薪年休假条例》第三条"
+    assert result.best.keyword < retriever.cfg.min_keyword <= retriever.cfg.sure_cosine
+    # Without the cosine rule the keyword floor would refuse it...
+    strict = dataclasses.replace(retriever.cfg, sure_cosine=1.01)
+    assert not Retriever(retriever.index, retriever.embedder, strict).search(question).answered
+    # ...while an off-topic question stays refused with it.
+    assert not retriever.search("邻居家漏水淹了我家怎么办").answered

@@ -121,9 +121,12 @@ async def search_passages(request: web.Request, q: str) -> list[dict[str, Any]]:
     hits = [passage_json(h.passage, h.score) for h in result.hits]
     if len(hits) < SEARCH_HITS:  # widen with more keyword matches so staff can pick further down
         seen = {h["id"] for h in hits}
-        bm25, _ = index.keyword.score(retriever.query_text(q))
-        for i in bm25.argsort()[::-1][: SEARCH_HITS * 2]:
-            if bm25[i] > 0 and index.passages[i].id not in seen and len(hits) < SEARCH_HITS:
+        match = index.keyword.query(retriever.query_text(q))  # its terms' postings only
+        ids = match.top(min(SEARCH_HITS * 2, len(index.passages)))
+        bm25, _ = match.at(ids)
+        ranked = sorted(zip(ids.tolist(), bm25.tolist(), strict=True), key=lambda pair: -pair[1])
+        for i, score in ranked:
+            if score > 0 and index.passages[i].id not in seen and len(hits) < SEARCH_HITS:
                 hits.append(passage_json(index.passages[i], 0.0))
                 seen.add(index.passages[i].id)
     return hits

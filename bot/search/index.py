@@ -158,14 +158,19 @@ class Index:
         best[has] = np.maximum.reduceat(sims, first[has])
         return best
 
-    def vectors_by_hash(self) -> dict[str, np.ndarray]:
-        return {p.content_hash: self.vectors[i] for i, p in enumerate(self.passages)}
+    def _rows(self, wanted: set[str] | None) -> list[tuple[int, str]]:
+        return [(i, p.content_hash) for i, p in enumerate(self.passages)
+                if wanted is None or p.content_hash in wanted]
 
-    def tokens_by_hash(self) -> dict[str, list[str]]:
-        return {p.content_hash: t for p, t in zip(self.passages, self.keyword.tokens, strict=True)}
+    def vectors_by_hash(self, wanted: set[str] | None = None) -> dict[str, np.ndarray]:
+        """Passage vectors by content hash (only the ``wanted`` hashes, if given)."""
+        return {h: self.vectors[i] for i, h in self._rows(wanted)}
 
-    def sentences_by_hash(self) -> dict[str, np.ndarray]:
-        return {p.content_hash: self.sentence_vectors(i) for i, p in enumerate(self.passages)}
+    def tokens_by_hash(self, wanted: set[str] | None = None) -> dict[str, list[str]]:
+        return {h: self.keyword.tokens_of(i) for i, h in self._rows(wanted)}
+
+    def sentences_by_hash(self, wanted: set[str] | None = None) -> dict[str, np.ndarray]:
+        return {h: self.sentence_vectors(i) for i, h in self._rows(wanted)}
 
 
 def _collect(
@@ -223,16 +228,22 @@ def _collect(
 
 def build_index(
     knowledge_dir: Path, embedder: Embedder, previous: Index | None = None,
-    progress: bool = False, kind: str | None = None,
+    progress: bool = False, kind: str | None = None, donor: Index | None = None,
 ) -> tuple[Index, BuildReport]:
-    """A new Index over the knowledge folder, re-embedding only passages that changed."""
+    """A new Index over the knowledge folder, re-embedding only passages that changed.
+
+    ``donor`` is another index of the same model (the reference laws) whose passages are
+    reused by content hash too: a labour law copied into the folder is not embedded again.
+    """
     started = time.perf_counter()
     report = BuildReport()
     if previous is not None and previous.model != embedder.name:
         previous = None
     passages, files = _collect(knowledge_dir, previous, report)
     passages = _distinct(passages)
-    known = previous.vectors_by_hash() if previous else {}
+    sources = [i for i in (donor, previous) if i is not None and i.model == embedder.name]
+    wanted = {p.content_hash for p in passages}
+    known = {h: v for i in sources for h, v in i.vectors_by_hash(wanted).items()}
     missing = list(dict.fromkeys(p.content_hash for p in passages if p.content_hash not in known))
     if missing:
         texts = {p.content_hash: p.dense_text for p in passages}
@@ -244,8 +255,8 @@ def build_index(
     )
     index = Index(embedder.name, passages, matrix, files,
                   kind=kind or (previous.kind if previous else "flat"),
-                  tokens=previous.tokens_by_hash() if previous else None,
-                  sentences=_sentence_vectors(passages, embedder, previous, progress))
+                  tokens={h: t for i in sources for h, t in i.tokens_by_hash(wanted).items()},
+                  sentences=_sentence_vectors(passages, embedder, sources, wanted, progress))
     report.documents = sum(1 for f in files.values() if f.passages)
     report.passages = len(passages)
     report.embedded = len(missing)
@@ -273,10 +284,10 @@ def stack_sentences(per: list[np.ndarray], dim: int) -> tuple[np.ndarray, np.nda
     return rows.astype(np.float16), np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
-def _sentence_vectors(passages: list[Passage], embedder: Embedder, previous: Index | None,
-                      progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Each passage's sentence vectors, embedding only those of passages that changed."""
-    known = previous.sentences_by_hash() if previous else {}
+def _sentence_vectors(passages: list[Passage], embedder: Embedder, sources: list[Index],
+                      wanted: set[str], progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each passage's sentence vectors, embedding only those of passages no source holds."""
+    known = {h: v for i in sources for h, v in i.sentences_by_hash(wanted).items()}
     texts = {p.content_hash: sentences(p) for p in passages if p.content_hash not in known}
     flat = [s for found in texts.values() for s in found]
     if flat:
@@ -427,16 +438,17 @@ def _saved_tokens(path: Path, passages: list[Passage]) -> dict[str, list[str]]:
 
 def open_or_build(
     knowledge_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False,
-    kind: str = "flat",
+    kind: str = "flat", donor: Index | None = None,
 ) -> tuple[Index, BuildReport]:
-    """Load the saved index, bring it up to date with the folder, and save it if anything moved."""
+    """Load the saved index, bring it up to date with the folder, and save it if anything moved
+    (``donor``: see ``build_index``)."""
     try:
         previous: Index | None = load_index(index_dir, embedder.name, kind)
     except IndexUnusable as exc:
         log.info("index: %s; building from scratch", exc)
         previous = None
     try:
-        index, report = build_index(knowledge_dir, embedder, previous, progress, kind)
+        index, report = build_index(knowledge_dir, embedder, previous, progress, kind, donor)
     except KnowledgeError:
         if previous is None:
             raise

@@ -180,6 +180,10 @@ class KeywordIndex:
         bounds = self.offsets.tolist()
         return [[vocab[t] for t in ids[a:b]] for a, b in zip(bounds, bounds[1:], strict=False)]
 
+    def tokens_of(self, i: int) -> list[str]:
+        """Passage ``i``'s tokens (for reuse by content hash in another index)."""
+        return [self.vocab[t] for t in self.token_ids[self.offsets[i]:self.offsets[i + 1]].tolist()]
+
     def idf(self, df: int) -> float:
         return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
 

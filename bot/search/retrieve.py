@@ -166,6 +166,7 @@ class Retriever:
         ]
         answered = bool(hits) and hits[0].score >= cfg.min_score and (
             mode == "dense" or hits[0].keyword >= cfg.min_keyword
+            or hits[0].dense >= cfg.sure_cosine
         )
         elsewhere = ""
         if hits and mode == "fused" and self.reference is not None and (

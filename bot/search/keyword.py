@@ -242,19 +242,26 @@ class KeywordMatch:
 
     def at(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(bm25, coverage) of the passages ``ids``; 0 where the question has no term."""
+        bm25, covered = self._scores(ids, True)
+        return bm25, covered / self.total if self.total else covered
+
+    def _scores(self, ids: np.ndarray, coverage: bool) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 of ``ids`` and, if asked, the question weight each holds (top-k needs only
+        BM25: the ranking of thousands of candidates skips half the work)."""
         # The postings' own dtype: searchsorted would otherwise copy each posting list
         # (up to one entry per passage) into the ids' wider type on every call.
         ids = np.asarray(ids, dtype=np.int32)
         bm25 = np.zeros(len(ids), dtype=np.float32)
-        covered = np.zeros(len(ids), dtype=np.float32)
+        covered = np.zeros(len(ids) if coverage else 0, dtype=np.float32)
         zero = np.float32(0)
         for term in self.terms:
             at = np.minimum(np.searchsorted(term.docs, ids), len(term.docs) - 1)
             found = term.docs[at] == ids
             weight = np.float32(term.weight)
             bm25 += np.where(found, weight * term.weights[at], zero)
-            covered += np.where(found, weight, zero)
-        return bm25, covered / self.total if self.total else covered
+            if coverage:
+                covered += np.where(found, weight, zero)
+        return bm25, covered
 
     def touched(self, terms: list[Term] | None = None,
                 allowed: np.ndarray | None = None) -> np.ndarray:
@@ -287,13 +294,13 @@ class KeywordMatch:
             ids = self.touched(ranked[:used], allowed)
         if len(ids) < k:
             return self._dense_top(k, allowed)
-        bm25, _ = self.at(ids)
+        bm25, _ = self._scores(ids, False)
         threshold = float(np.partition(bm25, len(bm25) - k)[len(bm25) - k])
         needed = next((i for i in range(len(ranked)) if left[i] * (1 + 1e-5) < threshold),
                       len(ranked))
         if needed > used:  # the threshold does not rule the other terms out yet
             ids = self.touched(ranked[:needed], allowed)
-            bm25, _ = self.at(ids)
+            bm25, _ = self._scores(ids, False)
         return ids[np.argpartition(-bm25, k - 1)[:k]] if k < len(ids) else ids
 
     def _dense_top(self, k: int, allowed: np.ndarray | None) -> np.ndarray:
@@ -304,7 +311,7 @@ class KeywordMatch:
             return _unmatched_top(self.size, k).copy()
         negated = np.zeros(self.size, dtype=np.float32)
         if len(ids):
-            negated[ids] = self.at(ids)[0]
+            negated[ids] = self._scores(ids, False)[0]
         if allowed is not None:
             negated[~allowed] = -1.0
         np.negative(negated, out=negated)

@@ -24,14 +24,11 @@ log = logging.getLogger("bot")
 
 def _open(cfg: Config, progress: bool = False):  # noqa: ANN202 - (Retriever, BuildReport)
     from bot.search.embed import load_embedder
-    from bot.search.index import open_or_build
-    from bot.search.reference import open_reference
+    from bot.search.reference import open_indexes
     from bot.search.retrieve import Retriever
 
     embedder = load_embedder(cfg.model)
-    reference = open_reference(cfg, embedder)  # first: the folder's laws reuse its vectors
-    index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder, progress,
-                                  cfg.index.type, donor=reference)
+    index, report, reference = open_indexes(cfg, embedder, progress)
     return Retriever(index, embedder, cfg.retrieval, reference), report
 
 

@@ -13,9 +13,9 @@ from bot.config import Config
 from bot.ops.admission import Admission
 from bot.search.batching import MicroBatcher
 from bot.search.embed import Embedder, load_embedder
-from bot.search.index import BuildReport, Index, build_index, open_or_build, save_index
+from bot.search.index import BuildReport, Index, build_index, save_index
 from bot.search.links import Link, Links
-from bot.search.reference import open_reference
+from bot.search.reference import open_indexes
 from bot.search.retrieve import Result, Retriever
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,7 @@ class Engine:
     def open(cls, cfg: Config) -> tuple[Engine, BuildReport]:
         """Load the model and bring the saved index up to date with the knowledge folder."""
         embedder = load_embedder(cfg.model)
-        # The reference first: a law the folder holds too is then not embedded twice.
-        reference = open_reference(cfg, embedder)
-        index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder,
-                                      kind=cfg.index.type, donor=reference)
+        index, report, reference = open_indexes(cfg, embedder)
         log.info("engine: %s", report.summary())
         return cls(cfg, embedder, index, reference), report
 

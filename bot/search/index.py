@@ -158,18 +158,18 @@ class Index:
         best[has] = np.maximum.reduceat(sims, first[has])
         return best
 
-    def _rows(self, wanted: set[str] | None) -> list[tuple[int, str]]:
+    def _rows(self, wanted: set[str]) -> list[tuple[int, str]]:
         return [(i, p.content_hash) for i, p in enumerate(self.passages)
-                if wanted is None or p.content_hash in wanted]
+                if p.content_hash in wanted]
 
-    def vectors_by_hash(self, wanted: set[str] | None = None) -> dict[str, np.ndarray]:
-        """Passage vectors by content hash (only the ``wanted`` hashes, if given)."""
+    def vectors_by_hash(self, wanted: set[str]) -> dict[str, np.ndarray]:
+        """The vectors of the ``wanted`` passages (by content hash) this index holds."""
         return {h: self.vectors[i] for i, h in self._rows(wanted)}
 
-    def tokens_by_hash(self, wanted: set[str] | None = None) -> dict[str, list[str]]:
+    def tokens_by_hash(self, wanted: set[str]) -> dict[str, list[str]]:
         return {h: self.keyword.tokens_of(i) for i, h in self._rows(wanted)}
 
-    def sentences_by_hash(self, wanted: set[str] | None = None) -> dict[str, np.ndarray]:
+    def sentences_by_hash(self, wanted: set[str]) -> dict[str, np.ndarray]:
         return {h: self.sentence_vectors(i) for i, h in self._rows(wanted)}
 
 

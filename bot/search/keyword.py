@@ -176,12 +176,10 @@ class KeywordIndex:
     @property
     def tokens(self) -> list[list[str]]:
         """Each passage's tokens (for the cache by content hash; built on demand)."""
-        vocab, ids = self.vocab, self.token_ids.tolist()
-        bounds = self.offsets.tolist()
-        return [[vocab[t] for t in ids[a:b]] for a, b in zip(bounds, bounds[1:], strict=False)]
+        return [self.tokens_of(i) for i in range(self.size)]
 
     def tokens_of(self, i: int) -> list[str]:
-        """Passage ``i``'s tokens (for reuse by content hash in another index)."""
+        """Passage ``i``'s tokens (reused by content hash when an index is rebuilt)."""
         return [self.vocab[t] for t in self.token_ids[self.offsets[i]:self.offsets[i + 1]].tolist()]
 
     def idf(self, df: int) -> float:

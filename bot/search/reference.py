@@ -13,7 +13,7 @@ import logging
 from bot.config import Config
 from bot.ingest.knowledge import KnowledgeError
 from bot.search.embed import Embedder
-from bot.search.index import Index, open_or_build
+from bot.search.index import BuildReport, Index, open_or_build
 
 log = logging.getLogger(__name__)
 
@@ -31,3 +31,13 @@ def open_reference(cfg: Config, embedder: Embedder) -> Index | None:
     if report.embedded:
         log.info("reference: %s", report.summary())
     return index
+
+
+def open_indexes(cfg: Config, embedder: Embedder,
+                 progress: bool = False) -> tuple[Index, BuildReport, Index | None]:
+    """The folder's index and the reference, the reference first: a law the folder holds too
+    takes its vectors from it instead of being embedded twice."""
+    reference = open_reference(cfg, embedder)
+    index, report = open_or_build(cfg.knowledge.dir, cfg.index.dir, embedder, progress,
+                                  cfg.index.type, donor=reference)
+    return index, report, reference

@@ -100,7 +100,7 @@ EXPOSE 8080
 # [server] shutdown_timeout plus a little: docker stop --time 40 (or --stop-timeout 40).
 STOPSIGNAL SIGTERM
 # Healthy once the model and the index are loaded (a first index build can take minutes).
-HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=5s --start-period=600s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 
 ENTRYPOINT ["bot"]

@@ -40,7 +40,9 @@ def main() -> None:
                           f'[index]\ndir = "{Path(tmp) / "index"}"\n'
                           f'[model]\ncache_dir = "{ROOT / "models"}"\n'
                           f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n'
-                          '[log]\nlevel = "WARNING"\n')  # fmt: skip
+                          '[log]\nlevel = "WARNING"\n'
+                          # as recorded: no reference laws
+                          '[retrieval]\nreference = ""\n')  # fmt: skip
                 with serve(config, Path(tmp), ENV, code):
                     pass  # the first start builds the index
                 with serve(config, Path(tmp), ENV, code) as (base, pid, ready):

@@ -112,7 +112,8 @@ def main() -> None:
         config = (f'[knowledge]\ndir = "{ROOT / "knowledge"}"\nwatch = false\n'
                   f'[index]\ndir = "{Path(tmp) / "index"}"\n'
                   f'[model]\ncache_dir = "{ROOT / "models"}"\n'
-                  f'[querylog]\npath = "{log}"\n[log]\nlevel = "WARNING"\n')
+                  f'[querylog]\npath = "{log}"\n[log]\nlevel = "WARNING"\n'
+                  '[retrieval]\nreference = ""\n')  # as recorded: no reference laws
         with serve(config, Path(tmp), ENV, args.code.resolve()) as (base, pid, ready):
             asyncio.run(drive(base, 4, 40, qs))  # warm up
             capacity = args.capacity or asyncio.run(drive(base, 64, 600, qs))["req_s"]

@@ -52,7 +52,8 @@ def save_to_answerable(folder: Path, tmp: Path) -> None:
     env = {"WECHAT_TOKEN": peer.TOKEN, "WECHAT_APPID": peer.APPID, "WECHAT_AES_KEY": peer.AES_KEY}
     config = (f'[knowledge]\ndir = "{folder}"\n[index]\ndir = "{tmp / "index2"}"\n'
               f'[model]\ncache_dir = "{ROOT / "models"}"\n[querylog]\npath = "{tmp / "q.db"}"\n'
-              f'[log]\nlevel = "WARNING"\n')
+              f'[log]\nlevel = "WARNING"\n'
+              '[retrieval]\nreference = ""\n')  # as recorded: no reference laws
     with serve(config, tmp, env) as (base, _, ready):
         print(f"bot serve ready in {ready:.1f} s (index built on start)")
         seed = next(folder.glob("云工通*.txt"))

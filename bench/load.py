@@ -92,7 +92,8 @@ def run_server(model: dict, levels: list[int], requests: int, qs: list[str]) -> 
         config = (f'[knowledge]\ndir = "{ROOT / "knowledge"}"\nwatch = false\n'
                   f'[index]\ndir = "{Path(tmp) / "index"}"\n'
                   f'[model]\ncache_dir = "{ROOT / "models"}"\n{settings}'
-                  f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n[log]\nlevel = "WARNING"\n')
+                  f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n[log]\nlevel = "WARNING"\n'
+                  '[retrieval]\nreference = ""\n')  # as recorded: no reference laws
         # A first start builds the index; the second is the one measured (index on disk).
         with serve(config, Path(tmp), ENV):
             pass

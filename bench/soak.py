@@ -71,7 +71,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = (f'[knowledge]\ndir = "{ROOT / "knowledge"}"\n[index]\ndir = "{ROOT / "index"}"\n'
                   f'[model]\ncache_dir = "{ROOT / "models"}"\n'
-                  f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n[log]\nlevel = "WARNING"\n')
+                  f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n[log]\nlevel = "WARNING"\n'
+                  '[retrieval]\nreference = ""\n')  # as recorded: no reference laws
         with serve(config, Path(tmp), ENV) as (base, pid, _):
             sent, errors, first, last = asyncio.run(soak(base, pid, args.minutes, args.rate))
     growth = (last - first) / first * 100

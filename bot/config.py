@@ -2,7 +2,9 @@
 
 Every setting lives in a frozen dataclass field whose ``metadata["help"]`` documents it, so a
 test can check that ``config.toml`` and the docs mention each one. Relative paths resolve
-against the folder of the config file; secrets may come from the environment instead.
+against the folder of the config file, except ``bot/data/…``: that names the data shipped with
+the package, wherever the config file lives (a copied config must not lose the reference laws
+or the adapter). Secrets may come from the environment instead.
 """
 
 from __future__ import annotations
@@ -108,10 +110,10 @@ class RetrievalConfig:
         path=True,
     )
     reference: Path | None = _setting(
-        None, "Folder of reference laws the bot knows but does not answer from: a "
+        SHIPPED_REFERENCE, "Folder of reference laws the bot knows but does not answer from: a "
         "question closer to one of them than to anything in the knowledge folder is off-topic "
-        "and gets 'not found'. Laws the folder holds are left out. The shipped config.toml uses "
-        "bot/data/reference (28 laws); empty: off.",
+        "and gets 'not found'. Laws the folder holds are left out. Default: the shipped "
+        "bot/data/reference (28 laws); \"\" turns it off.",
         path=True,
     )
     reference_margin: float = _setting(
@@ -284,6 +286,14 @@ def _default(f: dataclasses.Field[Any]) -> Any:
     return f.default
 
 
+def _path(value: str | Path, base: Path) -> Path:
+    """``value`` against the config's folder; ``bot/data/…`` always means the shipped data."""
+    given = Path(value)
+    if not given.is_absolute() and given.parts[:2] == ("bot", "data"):
+        return DATA.joinpath(*given.parts[2:])
+    return (base / given).resolve()
+
+
 def _section(cls: type, raw: dict[str, Any], base: Path, where: str) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(known))
@@ -297,7 +307,7 @@ def _section(cls: type, raw: dict[str, Any], base: Path, where: str) -> Any:
         if env and os.environ.get(env):
             value = os.environ[env]
         if f.metadata.get("path"):
-            value = (base / Path(value)).resolve() if value not in ("", None) else None
+            value = _path(value, base) if value not in ("", None) else None
         elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         elif type(value) is not type(default):

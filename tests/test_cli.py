@@ -31,7 +31,8 @@ def bot(*args: str, cwd: Path = ROOT, stdin: str | None = None,
 def write_config(tmp_path: Path, knowledge: Path, extra: str = "") -> Path:
     config = tmp_path / "config.toml"
     config.write_text(f'[knowledge]\ndir = "{knowledge}"\n[model]\nname = "hashing"\n'
-                      f'[querylog]\npath = "q.sqlite3"\n{extra}', encoding="utf-8")
+                      f'[querylog]\npath = "q.sqlite3"\n[retrieval]\nreference = ""\n{extra}',
+                      encoding="utf-8")
     return config
 
 
@@ -143,7 +144,7 @@ def test_serve_busy_port_is_one_line(tmp_path: Path, knowledge_dir: Path) -> Non
 
 def test_serve_says_what_it_does(tmp_path: Path, knowledge_dir: Path) -> None:
     config = (f'[knowledge]\ndir = "{knowledge_dir}"\nwatch = false\n[model]\nname = "hashing"\n'
-              f'[querylog]\npath = "q.sqlite3"\n')
+              f'[querylog]\npath = "q.sqlite3"\n[retrieval]\nreference = ""\n')
     proc, base = start(tmp_path, config, ["-m", "bot", "--config", "{config}", "serve"])
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0

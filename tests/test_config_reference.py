@@ -119,14 +119,8 @@ def test_load_config_refuses_unknown_keys(tmp_path: Path) -> None:
         load_config(bad)
 
 
-# Settings the shipped config.toml turns on on purpose, while the embedded defaults keep them
-# off (the reference laws take a minute to index: not for every throw-away configuration).
-SHIPPED_CHOICES = {("retrieval", "reference"): ROOT / "bot" / "data" / "reference"}
-
-
 def test_shipped_config_shows_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    """config.toml documents the real defaults: loading it changes nothing but the choices
-    listed in SHIPPED_CHOICES, which it sets to exactly those values."""
+    """config.toml documents the real defaults: loading it changes nothing."""
     for meta in setting_meta().values():
         if meta.get("env"):
             monkeypatch.delenv(meta["env"], raising=False)
@@ -136,12 +130,31 @@ def test_shipped_config_shows_the_defaults(monkeypatch: pytest.MonkeyPatch) -> N
     for section, key, default, _ in settings_help():
         value = getattr(getattr(cfg, section), key)
         expected = (base / default).resolve() if isinstance(default, Path) else default
-        expected = SHIPPED_CHOICES.get((section, key), expected)
         if value != expected:
             differ.append(f"[{section}] {key} = {value!r}, default {expected!r}")
     assert not differ, "config.toml differs from the defaults in bot/config.py:\n  " + (
         "\n  ".join(differ)
     )
+
+
+def test_a_config_elsewhere_keeps_the_shipped_data(tmp_path: Path) -> None:
+    """A config file copied to another folder (the container's /etc/bot/config.toml) still
+    means the shipped reference laws, adapter and synonyms by ``bot/data/…``; its other relative
+    paths are its own folder's. A minimal file gets the same defaults, the reference included."""
+    data = ROOT / "bot" / "data"
+    copied = tmp_path / "etc" / "config.toml"
+    copied.parent.mkdir()
+    copied.write_text(CONFIG_TOML.read_text(encoding="utf-8"), encoding="utf-8")
+    cfg = load_config(copied)
+    assert cfg.retrieval.reference == data / "reference"
+    assert cfg.retrieval.adapter == data / "adapter-multilingual-e5-small.npz"
+    assert cfg.retrieval.synonyms == data / "synonyms.txt"
+    assert cfg.knowledge.dir == tmp_path / "etc" / "knowledge"
+    minimal = tmp_path / "minimal.toml"
+    minimal.write_text('[knowledge]\ndir = "/data/knowledge"\n', encoding="utf-8")
+    assert load_config(minimal).retrieval.reference == data / "reference"
+    minimal.write_text('[retrieval]\nreference = ""\n', encoding="utf-8")
+    assert load_config(minimal).retrieval.reference is None
 
 
 def test_env_variables_are_named_in_config_toml() -> None:

@@ -83,7 +83,8 @@ def test_refuses_to_start_with_a_one_line_reason(tmp_path: Path, knowledge_dir: 
                                                  setting: str, message: str) -> None:
     (tmp_path / "a-directory").mkdir()
     base = {"knowledge": f'[knowledge]\ndir = "{knowledge_dir}"\n',
-            "model": '[model]\nname = "hashing"\n', "querylog": ""}
+            "model": '[model]\nname = "hashing"\n', "querylog": "",
+            "retrieval": '[retrieval]\nreference = ""\n'}
     for section in base:
         if setting.startswith(f"[{section}]"):
             base[section] = setting

@@ -28,7 +28,7 @@ from tests.servers import Postgres, Redis
 from tests.test_late_delivery import SECRET, FakeWeChatAPI
 
 LOAD_SECONDS = float(os.environ.get("INSTANCES_LOAD_SECONDS", "60"))
-RELATED = '[retrieval]\nmin_score = 0.0\nrelated_min_score = 0.0\n'
+RELATED = '[retrieval]\nmin_score = 0.0\nrelated_min_score = 0.0\nreference = ""\n'
 _ids = itertools.count(8_100_000_000)
 
 

@@ -35,7 +35,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> Iterato
     config.write_text(
         f'[knowledge]\ndir = "{tmp / "knowledge"}"\n[index]\ndir = "{tmp / "index"}"\n'
         f'[model]\nname = "{model_path}"\n[querylog]\npath = "{tmp / "q.sqlite3"}"\n'
-        f'[admin]\ntoken = "{TOKEN}"\n[server]\nport = {port}\n', encoding="utf-8")
+        f'[admin]\ntoken = "{TOKEN}"\n[server]\nport = {port}\n[retrieval]\nreference = ""\n',
+        encoding="utf-8")
     env = dict(os.environ, WECHAT_TOKEN=peer.TOKEN, WECHAT_APPID=peer.APPID,
                WECHAT_AES_KEY=peer.AES_KEY, PYTHONPATH=str(ROOT))
     with open(tmp / "serve.log", "w") as err:

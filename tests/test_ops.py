@@ -184,7 +184,7 @@ HARNESS = textwrap.dedent("""
 def test_sigterm_finishes_the_reply_in_flight(tmp_path: Path, knowledge_dir: Path) -> None:
     config = (f'[knowledge]\ndir = "{knowledge_dir}"\nwatch = false\n[index]\ndir = "index"\n'
               f'[model]\nname = "hashing"\n[querylog]\npath = "q.sqlite3"\n'
-              f'[wechat]\nreply_budget = 4.0\n')
+              f'[wechat]\nreply_budget = 4.0\n[retrieval]\nreference = ""\n')
     proc, base = start(tmp_path, config, ["-c", HARNESS, "{config}"])
     query, body = peer.envelope(peer.text_xml("文号是多少"), "aes")
     answer: dict = {}

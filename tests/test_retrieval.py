@@ -59,7 +59,7 @@ def test_cli_ask_json(real_config: Config, model_path: str, tmp_path) -> None:  
     config = tmp_path / "config.toml"
     config.write_text(
         f'[knowledge]\ndir = "{real_config.knowledge.dir}"\n[index]\ndir = "index"\n'
-        f'[model]\nname = "{model_path}"\n',
+        f'[model]\nname = "{model_path}"\n[retrieval]\nreference = ""\n',
         encoding="utf-8",
     )
     out = subprocess.run(

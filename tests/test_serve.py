@@ -58,7 +58,8 @@ def start(tmp_path: Path, config_text: str, command: list[str]) -> tuple[subproc
 @pytest.fixture
 def server(tmp_path: Path, knowledge_dir: Path, model_path: str) -> Iterator[str]:
     config = (f'[knowledge]\ndir = "{knowledge_dir}"\n[index]\ndir = "index"\n'
-              f'[model]\nname = "{model_path}"\n[querylog]\npath = "q.sqlite3"\n')
+              f'[model]\nname = "{model_path}"\n[querylog]\npath = "q.sqlite3"\n'
+              f'[retrieval]\nreference = ""\n')
     proc, base = start(tmp_path, config, ["-m", "bot", "--config", "{config}", "serve"])
     yield base
     proc.send_signal(signal.SIGTERM)

@@ -113,11 +113,11 @@ class RetrievalConfig:
         SHIPPED_REFERENCE, "Folder of reference laws the bot knows but does not answer from: a "
         "question closer to one of them than to anything in the knowledge folder is off-topic "
         "and gets 'not found'. Laws the folder holds are left out. Default: the shipped "
-        "bot/data/reference (28 laws); \"\" turns it off.",
+        "bot/data/reference (46 laws); \"\" turns it off.",
         path=True,
     )
     reference_margin: float = _setting(
-        0.02, "How much better (fused score) a reference law must match than the best passage "
+        0.04, "How much better (fused score) a reference law must match than the best passage "
         "of the folder for the question to count as off-topic."
     )
     reference_ceiling: float = _setting(

@@ -17,6 +17,7 @@ from tests.conftest import KNOWLEDGE, ROOT, make_config
 NOTICES = ROOT / "bench" / "notices"
 LABOUR_LAW = next(SHIPPED_REFERENCE.glob("劳动合同法(*.md"))
 TRADEMARK_LAW = next(SHIPPED_REFERENCE.glob("*商标法*.md"))
+INSURANCE_LAW = next(SHIPPED_REFERENCE.glob("more/保险法(*.md"))
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,26 @@ def test_question_about_a_reference_law_is_refused(notices: Retriever) -> None:
     assert not result.answered and result.elsewhere == "中华人民共和国商标法"
     # ...which without them a notice passage would have answered.
     assert Retriever(notices.index, notices.embedder, bare).search(question).answered
+
+
+def test_an_insurance_question_is_refused_over_a_labour_folder(tmp_path: Path, model_path: str,
+                                                               real_embedder) -> None:  # noqa: ANN001
+    """The laws under more/ (scripts/reference_laws.py) name where a question belongs; a
+    worker's question about the folder's own law is still answered."""
+    folder, reference = tmp_path / "knowledge", tmp_path / "reference"
+    folder.mkdir()
+    reference.mkdir()
+    shutil.copy(LABOUR_LAW, folder)
+    shutil.copy(INSURANCE_LAW, reference)
+    retriever = retriever_for(folder, tmp_path, model_path, real_embedder, reference)
+    question = "保险合同签了以后保险公司能随便解除合同吗"
+    result = retriever.search(question)
+    assert not result.answered and result.elsewhere == "中华人民共和国保险法"
+    bare = retriever_for(folder, tmp_path / "bare", model_path, real_embedder)
+    assert bare.search(question).answered  # without it: a confident labour article
+    held = retriever.search("公司辞退我要给多少经济补偿")
+    assert held.answered and held.best is not None
+    assert held.best.passage.doc_title == "中华人民共和国劳动合同法"
 
 
 def test_reference_laws_the_folder_holds_are_answered(tmp_path: Path, model_path: str,

@@ -239,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ModelUnavailable, StoreUnavailable, KnowledgeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_START
+    except BrokenPipeError:
+        # `bot index --check FILE | head`: the reader has all it wanted; no traceback. Python
+        # would report the pipe again when it flushes stdout at exit, so point that at devnull.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -92,6 +92,22 @@ def test_index_check_takes_several_files(tmp_path: Path) -> None:
     assert "broken.pdf" in done.stderr
 
 
+def test_index_check_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    """`bot index --check … | head`: the reader stops early; no traceback on stderr."""
+    laws = sorted(str(p) for p in (ROOT / "bot" / "data" / "reference").rglob("*.md"))
+    environ = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--no-config", "index", "--check",
+                             *laws], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=environ)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"== ")  # the first file's name
+    proc.stdout.close()  # hundreds of KB still to come: the next write hits a closed pipe
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 def test_index_exit_codes_and_failed_files(tmp_path: Path, knowledge_dir: Path) -> None:
     (knowledge_dir / "坏文件.pdf").write_bytes(BROKEN_PDF)
     config = write_config(tmp_path, knowledge_dir)

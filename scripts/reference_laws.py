@@ -17,11 +17,15 @@ Markdown, so the law parser reads it like the other reference laws.
 from __future__ import annotations
 
 import argparse
+import re
 import sqlite3
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bot" / "data" / "reference" / "more"
+# Lines the database keeps inside an article that are not its text: a table's rules
+# (个人所得税法's rate tables) and the next part's heading (附 则) glued to the last article.
+LEFTOVER = re.compile(r"^\s*(?:-+(?:\s+-+)*|附\s*则)\s*$")
 LAWS = (
     "刑事诉讼法", "民事诉讼法", "行政诉讼法", "保险法", "道路交通安全法", "治安管理处罚法",
     "土地管理法", "城市房地产管理法", "个人所得税法", "未成年人保护法", "老年人权益保障法",
@@ -62,7 +66,7 @@ def markdown(db: sqlite3.Connection, name: str) -> tuple[str, str]:
         if sec and sec != section:
             lines += [f"### {sec}", ""]
             section = sec
-        first, *rest = text.strip().split("\n")
+        first, *rest = [line for line in text.strip().split("\n") if not LEFTOVER.match(line)]
         lines += [f"{number} {first}", *rest, ""]
     return f"{name}({version or published}).md", "\n".join(lines)
 

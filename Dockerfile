@@ -66,6 +66,7 @@ ENV BOT_CONFIG=/etc/bot/config.toml
 RUN bot convert-model
 
 # Smoke test: build an index of the shipped notices and answer a question with the real model.
+# It also embeds the reference laws (3-10 minutes, once): the final image keeps that index.
 COPY knowledge /data/knowledge
 RUN bot index && bot ask "工会怎么维护新就业形态劳动者的权益？" >/dev/null
 
@@ -88,6 +89,10 @@ RUN useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin bot
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /opt/bot/models /opt/bot/models
 COPY --from=builder /etc/bot/config.toml /etc/bot/config.toml
+# The index the smoke test built, the reference laws' included: a new volume (named, or the
+# anonymous one of VOLUME below) starts with it, so the first start embeds nothing; a bind-mounted
+# folder hides it and the reference laws are embedded once on the first start instead.
+COPY --from=builder --chown=bot:bot /data/index /data/index
 # The notices in the repository; a mounted knowledge folder replaces them.
 COPY knowledge /data/knowledge
 

@@ -292,6 +292,20 @@ def test_model_is_converted_at_build_time(stages: list[Stage], final: Stage,
     assert final.env().get("HF_HUB_OFFLINE") == "1", "the container must never try a model hub"
 
 
+def test_the_built_index_reaches_the_final_image(stages: list[Stage], final: Stage,
+                                                 container_config) -> None:
+    """The builder's smoke test embeds the reference laws; the final image keeps that index
+    (owned by the bot user), so a new volume starts with it instead of embedding them again."""
+    index = container_config.index.dir.as_posix()
+    builder = next((s for s in stages for i in s.all("RUN") if re.search(r"\bbot index\b", i.args)),
+                   None)
+    assert builder is not None and builder is not final, "no bot index in a build stage"
+    copy = next((i for i in final.all("COPY") if (p := _copy_paths(i))[0] is not None
+                 and _stage(stages, p[0]) is builder and index in p[1]), None)
+    assert copy is not None, f"the built index ({index}) is not copied into the final stage"
+    assert "--chown=bot:bot" in copy.args, "the bot user must be able to update the index"
+
+
 def test_data_lives_in_volumes(final: Stage, container_config) -> None:
     volumes = _volumes(final)
     cfg = container_config

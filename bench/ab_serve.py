@@ -18,7 +18,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import ROOT, questions, rss_mb, serve
+from common import NO_REFERENCE, ROOT, questions, rss_mb, serve
 from load import ENV, drive
 
 
@@ -41,8 +41,7 @@ def main() -> None:
                           f'[model]\ncache_dir = "{ROOT / "models"}"\n'
                           f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n'
                           '[log]\nlevel = "WARNING"\n'
-                          # as recorded: no reference laws
-                          '[retrieval]\nreference = ""\n')  # fmt: skip
+                          f'{NO_REFERENCE}')  # fmt: skip
                 with serve(config, Path(tmp), ENV, code):
                     pass  # the first start builds the index
                 with serve(config, Path(tmp), ENV, code) as (base, pid, ready):

@@ -20,6 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEV = ROOT.parent / "shared" / "eval" / "dev_questions.jsonl"
 EXTRA = ROOT / "bench" / "extra_questions.jsonl"
+# The served benchmarks' config: no reference laws, as their recorded runs (they take minutes
+# to index, and serving figures are compared with runs made before they were on by default).
+NO_REFERENCE = '[retrieval]\nreference = ""\n'
 
 
 def questions() -> list[str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
-from common import ROOT, percentile, questions, rss_mb, serve
+from common import NO_REFERENCE, ROOT, percentile, questions, rss_mb, serve
 from load import ENV, drive
 
 from tests import wechat_peer as peer
@@ -113,7 +113,7 @@ def main() -> None:
                   f'[index]\ndir = "{Path(tmp) / "index"}"\n'
                   f'[model]\ncache_dir = "{ROOT / "models"}"\n'
                   f'[querylog]\npath = "{log}"\n[log]\nlevel = "WARNING"\n'
-                  '[retrieval]\nreference = ""\n')  # as recorded: no reference laws
+                  f'{NO_REFERENCE}')
         with serve(config, Path(tmp), ENV, args.code.resolve()) as (base, pid, ready):
             asyncio.run(drive(base, 4, 40, qs))  # warm up
             capacity = args.capacity or asyncio.run(drive(base, 64, 600, qs))["req_s"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
-from common import ROOT, serve
+from common import NO_REFERENCE, ROOT, serve
 
 from tests import wechat_peer as peer
 
@@ -53,7 +53,7 @@ def save_to_answerable(folder: Path, tmp: Path) -> None:
     config = (f'[knowledge]\ndir = "{folder}"\n[index]\ndir = "{tmp / "index2"}"\n'
               f'[model]\ncache_dir = "{ROOT / "models"}"\n[querylog]\npath = "{tmp / "q.db"}"\n'
               f'[log]\nlevel = "WARNING"\n'
-              '[retrieval]\nreference = ""\n')  # as recorded: no reference laws
+              f'{NO_REFERENCE}')
     with serve(config, tmp, env) as (base, _, ready):
         print(f"bot serve ready in {ready:.1f} s (index built on start)")
         seed = next(folder.glob("云工通*.txt"))

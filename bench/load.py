@@ -22,7 +22,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
-from common import ROOT, percentile, questions, rss_mb, serve
+from common import NO_REFERENCE, ROOT, percentile, questions, rss_mb, serve
 
 from tests import wechat_peer as peer
 
@@ -93,7 +93,7 @@ def run_server(model: dict, levels: list[int], requests: int, qs: list[str]) -> 
                   f'[index]\ndir = "{Path(tmp) / "index"}"\n'
                   f'[model]\ncache_dir = "{ROOT / "models"}"\n{settings}'
                   f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n[log]\nlevel = "WARNING"\n'
-                  '[retrieval]\nreference = ""\n')  # as recorded: no reference laws
+                  f'{NO_REFERENCE}')
         # A first start builds the index; the second is the one measured (index on disk).
         with serve(config, Path(tmp), ENV):
             pass

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
-from common import ROOT, questions, rss_mb, serve
+from common import NO_REFERENCE, ROOT, questions, rss_mb, serve
 
 from tests import wechat_peer as peer
 
@@ -72,7 +72,7 @@ def main() -> None:
         config = (f'[knowledge]\ndir = "{ROOT / "knowledge"}"\n[index]\ndir = "{ROOT / "index"}"\n'
                   f'[model]\ncache_dir = "{ROOT / "models"}"\n'
                   f'[querylog]\npath = "{Path(tmp) / "q.sqlite3"}"\n[log]\nlevel = "WARNING"\n'
-                  '[retrieval]\nreference = ""\n')  # as recorded: no reference laws
+                  f'{NO_REFERENCE}')
         with serve(config, Path(tmp), ENV) as (base, pid, _):
             sent, errors, first, last = asyncio.run(soak(base, pid, args.minutes, args.rate))
     growth = (last - first) / first * 100

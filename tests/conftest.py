@@ -32,6 +32,10 @@ def knowledge_dir(tmp_path: Path) -> Path:
     return target
 
 
+# The reference laws take minutes to index; config files of tests that are not about them say so.
+NO_REFERENCE = '[retrieval]\nreference = ""\n'
+
+
 def make_config(tmp_path: Path, folder: Path, model: str, **sections: dict) -> Config:
     """A Config over the knowledge ``folder`` with index and query log under ``tmp_path``."""
     cfg = load_config(ROOT / "config.toml")

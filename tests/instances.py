@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from tests import wechat_peer as peer
+from tests.conftest import NO_REFERENCE
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +54,7 @@ def shared_config(folder: Path, knowledge: Path, pg_url: str, redis_url: str, mo
             f'[querylog]\nurl = "{pg_url}"\n[state]\nredis_url = "{redis_url}"\n'
             f'[admin]\ntoken = "{ADMIN_TOKEN}"\n[log]\nlevel = "INFO"\n'
             # The reference laws take a minute to index; these tests are not about them.
-            + ('' if '[retrieval]' in extra else '[retrieval]\nreference = ""\n') + extra)
+            + ('' if '[retrieval]' in extra else NO_REFERENCE) + extra)
 
 
 async def start(folder: Path, name: str, config_text: str, timeout: float = 180) -> Instance:

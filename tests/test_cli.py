@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import build_parser
-from tests.conftest import ROOT, SEED
+from tests.conftest import NO_REFERENCE, ROOT, SEED
 from tests.test_serve import start
 
 BROKEN_PDF = b"%PDF-1.7\n this is not really a pdf"
@@ -31,7 +31,7 @@ def bot(*args: str, cwd: Path = ROOT, stdin: str | None = None,
 def write_config(tmp_path: Path, knowledge: Path, extra: str = "") -> Path:
     config = tmp_path / "config.toml"
     config.write_text(f'[knowledge]\ndir = "{knowledge}"\n[model]\nname = "hashing"\n'
-                      f'[querylog]\npath = "q.sqlite3"\n[retrieval]\nreference = ""\n{extra}',
+                      f'[querylog]\npath = "q.sqlite3"\n{NO_REFERENCE}{extra}',
                       encoding="utf-8")
     return config
 
@@ -160,7 +160,7 @@ def test_serve_busy_port_is_one_line(tmp_path: Path, knowledge_dir: Path) -> Non
 
 def test_serve_says_what_it_does(tmp_path: Path, knowledge_dir: Path) -> None:
     config = (f'[knowledge]\ndir = "{knowledge_dir}"\nwatch = false\n[model]\nname = "hashing"\n'
-              f'[querylog]\npath = "q.sqlite3"\n[retrieval]\nreference = ""\n')
+              f'[querylog]\npath = "q.sqlite3"\n{NO_REFERENCE}')
     proc, base = start(tmp_path, config, ["-m", "bot", "--config", "{config}", "serve"])
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0

@@ -18,7 +18,7 @@ from bot.ingest.knowledge import KnowledgeError
 from bot.keys import ENGINE, QUERYLOG
 from bot.wechat.views import drain
 from tests import wechat_peer as peer
-from tests.conftest import ROOT, make_config
+from tests.conftest import NO_REFERENCE, ROOT, make_config
 from tests.test_webhook import WECHAT, post
 
 
@@ -84,7 +84,7 @@ def test_refuses_to_start_with_a_one_line_reason(tmp_path: Path, knowledge_dir: 
     (tmp_path / "a-directory").mkdir()
     base = {"knowledge": f'[knowledge]\ndir = "{knowledge_dir}"\n',
             "model": '[model]\nname = "hashing"\n', "querylog": "",
-            "retrieval": '[retrieval]\nreference = ""\n'}
+            "retrieval": NO_REFERENCE}
     for section in base:
         if setting.startswith(f"[{section}]"):
             base[section] = setting

@@ -20,7 +20,7 @@ from bot.store import links as linkstore
 from bot.wechat import feedback
 from bot.wechat.views import drain
 from tests import wechat_peer as peer
-from tests.conftest import ROOT, make_config
+from tests.conftest import NO_REFERENCE, ROOT, make_config
 from tests.test_admin import TOKEN, XSS, login
 from tests.test_webhook import WECHAT, post
 
@@ -266,7 +266,7 @@ async def test_export_and_import_move_links(client: TestClient, config: Config,
     source = tmp_path / "source.toml"
     source.write_text(f'[knowledge]\ndir = "{config.knowledge.dir}"\n[index]\ndir = '
                       f'"{config.index.dir}"\n[model]\nname = "hashing"\n[querylog]\npath = '
-                      f'"{config.querylog.path}"\n[retrieval]\nreference = ""\n', encoding="utf-8")
+                      f'"{config.querylog.path}"\n{NO_REFERENCE}', encoding="utf-8")
     exported = bot_cli(source, "links", "export")
     assert exported.returncode == 0, exported.stderr
     lines = [json.loads(line) for line in exported.stdout.splitlines()]

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from tests import wechat_peer as peer
-from tests.conftest import ROOT
+from tests.conftest import NO_REFERENCE, ROOT
 from tests.test_serve import _ready, free_port, request
 
 DATA = ROOT / "tests" / "data"
@@ -35,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_path: str) -> Iterato
     config.write_text(
         f'[knowledge]\ndir = "{tmp / "knowledge"}"\n[index]\ndir = "{tmp / "index"}"\n'
         f'[model]\nname = "{model_path}"\n[querylog]\npath = "{tmp / "q.sqlite3"}"\n'
-        f'[admin]\ntoken = "{TOKEN}"\n[server]\nport = {port}\n[retrieval]\nreference = ""\n',
+        f'[admin]\ntoken = "{TOKEN}"\n[server]\nport = {port}\n{NO_REFERENCE}',
         encoding="utf-8")
     env = dict(os.environ, WECHAT_TOKEN=peer.TOKEN, WECHAT_APPID=peer.APPID,
                WECHAT_AES_KEY=peer.AES_KEY, PYTHONPATH=str(ROOT))

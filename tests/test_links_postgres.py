@@ -22,7 +22,7 @@ from bot.config import Config
 from bot.keys import ENGINE
 from bot.wechat.views import drain
 from tests import wechat_peer as peer
-from tests.conftest import make_config
+from tests.conftest import NO_REFERENCE, make_config
 from tests.servers import Postgres
 from tests.test_admin import TOKEN, csrf_of, login
 from tests.test_links import BEARER, bot_cli
@@ -128,7 +128,7 @@ async def test_links_votes_and_the_queue_on_postgres(aiohttp_client, tmp_path: P
     conf = tmp_path / "pg.toml"
     conf.write_text(f'[knowledge]\ndir = "{config.knowledge.dir}"\n[index]\ndir = '
                     f'"{config.index.dir}"\n[model]\nname = "hashing"\n[querylog]\nurl = '
-                    f'"{config.querylog.url}"\n[retrieval]\nreference = ""\n', encoding="utf-8")
+                    f'"{config.querylog.url}"\n{NO_REFERENCE}', encoding="utf-8")
     exported = bot_cli(conf, "links", "export")
     assert exported.returncode == 0, exported.stderr
     assert [json.loads(x)["question"] for x in exported.stdout.splitlines()] == ["重启后还在吗"]

@@ -24,7 +24,7 @@ from bot.config import Config
 from bot.keys import ADMIN_AUTH
 from bot.ops.logs import PlainFormatter
 from tests import wechat_peer as peer
-from tests.conftest import make_config
+from tests.conftest import NO_REFERENCE, make_config
 from tests.test_serve import request, start
 from tests.test_webhook import WECHAT, post
 
@@ -184,7 +184,7 @@ HARNESS = textwrap.dedent("""
 def test_sigterm_finishes_the_reply_in_flight(tmp_path: Path, knowledge_dir: Path) -> None:
     config = (f'[knowledge]\ndir = "{knowledge_dir}"\nwatch = false\n[index]\ndir = "index"\n'
               f'[model]\nname = "hashing"\n[querylog]\npath = "q.sqlite3"\n'
-              f'[wechat]\nreply_budget = 4.0\n[retrieval]\nreference = ""\n')
+              f'[wechat]\nreply_budget = 4.0\n{NO_REFERENCE}')
     proc, base = start(tmp_path, config, ["-c", HARNESS, "{config}"])
     query, body = peer.envelope(peer.text_xml("文号是多少"), "aes")
     answer: dict = {}

@@ -12,7 +12,7 @@ import pytest
 from bot.config import Config
 from bot.search.index import open_or_build
 from bot.search.retrieve import Retriever
-from tests.conftest import KNOWLEDGE, ROOT, make_config
+from tests.conftest import KNOWLEDGE, NO_REFERENCE, ROOT, make_config
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_cli_ask_json(real_config: Config, model_path: str, tmp_path) -> None:  
     config = tmp_path / "config.toml"
     config.write_text(
         f'[knowledge]\ndir = "{real_config.knowledge.dir}"\n[index]\ndir = "index"\n'
-        f'[model]\nname = "{model_path}"\n[retrieval]\nreference = ""\n',
+        f'[model]\nname = "{model_path}"\n{NO_REFERENCE}',
         encoding="utf-8",
     )
     out = subprocess.run(

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests import wechat_peer as peer
-from tests.conftest import ROOT
+from tests.conftest import NO_REFERENCE, ROOT
 
 
 def free_port() -> int:
@@ -59,7 +59,7 @@ def start(tmp_path: Path, config_text: str, command: list[str]) -> tuple[subproc
 def server(tmp_path: Path, knowledge_dir: Path, model_path: str) -> Iterator[str]:
     config = (f'[knowledge]\ndir = "{knowledge_dir}"\n[index]\ndir = "index"\n'
               f'[model]\nname = "{model_path}"\n[querylog]\npath = "q.sqlite3"\n'
-              f'[retrieval]\nreference = ""\n')
+              f'{NO_REFERENCE}')
     proc, base = start(tmp_path, config, ["-m", "bot", "--config", "{config}", "serve"])
     yield base
     proc.send_signal(signal.SIGTERM)

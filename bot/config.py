@@ -70,7 +70,14 @@ class ModelConfig:
         "same embeddings as torch, about 2.5x faster) or torch (sentence-transformers on "
         "PyTorch, for models the ONNX backend cannot run).", choices=("onnx", "torch"),
     )
-    threads: int = _setting(0, "Threads ONNX Runtime uses for one model call (0: one per CPU).")
+    threads: int = _setting(
+        0, "Threads ONNX Runtime uses for a lone question's model call (0: one per CPU)."
+    )
+    workers: int = _setting(
+        0, "Model calls run at once when questions queue or passages are embedded, each on "
+        "threads / workers threads (0: one per CPU; ONNX backend only). Two one-thread calls "
+        "side by side encode ~30% more questions per second than one two-thread call."
+    )
     quantize: bool = _setting(
         False, "Run the model in int8 (ONNX Runtime's or torch's dynamic quantization; about 2x "
         "faster on CPU). Embeddings move, so the index is rebuilt when this changes; the "

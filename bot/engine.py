@@ -31,12 +31,14 @@ class Engine:
         self.reference = reference
         self.links = Links(embedder)
         self.retriever = Retriever(index, embedder, cfg.retrieval, reference)
+        workers = getattr(embedder, "workers", 1)  # model calls that can run side by side
         self.batcher: MicroBatcher[str, Result] = MicroBatcher(
-            self._search_batch, cfg.model.query_batch, cfg.model.batch_wait_ms / 1000
+            self._search_batch, cfg.model.query_batch, cfg.model.batch_wait_ms / 1000, workers
         )
-        # Two batches with the model at once: one running, the next one filling.
-        self.admission = Admission(2 * cfg.model.query_batch, cfg.server.max_waiting,
-                                   cfg.server.max_wait, cfg.wechat.reply_budget)
+        # Every worker's batch running, and the next one filling.
+        self.admission = Admission((workers + 1) * cfg.model.query_batch,
+                                   cfg.server.max_waiting, cfg.server.max_wait,
+                                   cfg.wechat.reply_budget)
         self.last_report: BuildReport | None = None
         self.loaded_at = time.time()
         self.reloads = 0

@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,18 @@ def test_batches_match_single_questions(onnx_embedder) -> None:
     single = np.vstack([onnx_embedder.encode_queries([q]) for q in questions])
     assert _cosines(batched, single).min() >= 0.99999
     assert onnx_embedder.encode_queries([]).shape == (0, 384)
+
+
+def test_side_by_side_model_calls_give_the_same_vectors(model_path: str) -> None:
+    """Two workers (each call on one thread, passages' batches at once, questions from two
+    threads together) give the vectors one worker gives."""
+    one = OnnxEmbedder(ModelConfig(name=model_path, workers=1, batch_size=4))
+    two = OnnxEmbedder(ModelConfig(name=model_path, workers=2, batch_size=4))
+    questions = _questions()
+    assert _cosines(two.encode_passages(questions), one.encode_passages(questions)).min() >= 0.99999
+    with ThreadPoolExecutor(2) as pool:
+        rows = list(pool.map(lambda q: two.encode_queries([q])[0], questions))
+    assert _cosines(np.vstack(rows), one.encode_queries(questions)).min() >= 0.99999
 
 
 def test_int8_onnx_is_close_but_recorded_as_another_model(onnx_embedder, model_path: str) -> None:

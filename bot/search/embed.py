@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,6 +53,16 @@ def _model_path(cfg: ModelConfig) -> str:
     return path
 
 
+def _options(ort: Any, threads: int) -> Any:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle pool threads sleep instead of spinning: on a few shared cores the spinning took CPU
+    # from the event loop and from the call itself (BENCHMARKS.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class OnnxEmbedder:
     """The same model run by ONNX Runtime: tokenizer, graph, pooling; no torch in the process.
 
@@ -73,19 +85,21 @@ class OnnxEmbedder:
         single_file = None if cfg.quantize else ensure_fused(Path(path))
         try:
             tokenizer = Tokenizer.from_file(str(pipeline.transformer_dir / "tokenizer.json"))
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = cfg.threads or len(os.sched_getaffinity(0))
-            options.inter_op_num_threads = 1
-            # Idle pool threads sleep instead of spinning: on a few shared cores the spinning
-            # took CPU from the event loop and from the call itself (BENCHMARKS.md).
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            self.session = ort.InferenceSession(str(model_file), options,
-                                                providers=["CPUExecutionProvider"])
-            self.single = self.session if single_file is None else ort.InferenceSession(
-                str(single_file), options, providers=["CPUExecutionProvider"])
-            if {i.name for i in self.single.get_inputs()} != {
+            threads = cfg.threads or len(os.sched_getaffinity(0))
+            self.workers = max(1, cfg.workers or len(os.sched_getaffinity(0)))
+            # A lone question gets every thread; calls that run side by side one share each
+            # (ONNX Runtime runs one session's calls concurrently): on two cores two one-thread
+            # calls do ~30% more per second than one two-thread call (BENCHMARKS.md).
+            self.session = ort.InferenceSession(
+                str(model_file), _options(ort, max(1, threads // self.workers)),
+                providers=["CPUExecutionProvider"])
+            self.single = ort.InferenceSession(
+                str(single_file or model_file), _options(ort, threads),
+                providers=["CPUExecutionProvider"])
+            if single_file and {i.name for i in self.single.get_inputs()} != {
                     i.name for i in self.session.get_inputs()}:  # fmt: skip
-                self.single = self.session
+                self.single = ort.InferenceSession(str(model_file), _options(ort, threads),
+                                                   providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - damaged files, runtime errors...
             raise ModelUnavailable(f"cannot load model {cfg.name!r} from {model_file}: "
                                    f"{exc}") from exc
@@ -102,6 +116,8 @@ class OnnxEmbedder:
         self.name = cfg.name + ("+onnx-int8" if cfg.quantize else "")  # the index records it
         self.dim = int(self.session.get_outputs()[0].shape[-1])
         self.cfg = cfg
+        self._lock = threading.Lock()
+        self._running = 0  # model calls in flight: a lone question runs on every thread
 
     def _run(self, rows: list[list[int]]) -> np.ndarray:
         """One model call on token id rows (padded here), pooled and normalised."""
@@ -112,8 +128,15 @@ class OnnxEmbedder:
             ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        session = self.single if len(rows) == 1 else self.session
-        hidden = session.run(None, {name: feed[name] for name in self.inputs})[0]
+        with self._lock:
+            alone = self._running == 0 and len(rows) == 1
+            self._running += 1
+        try:
+            session = self.single if alone else self.session
+            hidden = session.run(None, {name: feed[name] for name in self.inputs})[0]
+        finally:
+            with self._lock:
+                self._running -= 1
         if self.pooling == "cls":
             vectors = hidden[:, 0]
         else:
@@ -128,12 +151,25 @@ class OnnxEmbedder:
         rows = ([e.ids for e in self.tokenizer.encode_batch(texts)] if len(texts) > 1
                 else [self.tokenizer.encode(texts[0]).ids] if texts else [])  # fmt: skip
         groups = padding_groups([len(r) for r in rows], max(1, self.cfg.batch_size))
+        bar = None
         if progress:
             from tqdm import tqdm
 
-            groups = tqdm(groups, desc="Batches", unit="batch")
-        for group in groups:
+            bar = tqdm(total=len(groups), desc="Batches", unit="batch")
+
+        def run(group: list[int]) -> None:
             out[group] = self._run([rows[i] for i in group])
+            if bar is not None:
+                bar.update()
+
+        if self.workers > 1 and len(groups) > 1:  # the index build: all workers at once
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="embed") as pool:
+                list(pool.map(run, groups))
+        else:
+            for group in groups:
+                run(group)
+        if bar is not None:
+            bar.close()
         return out
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:

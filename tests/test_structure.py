@@ -96,6 +96,29 @@ def test_an_insurance_question_is_refused_over_a_labour_folder(tmp_path: Path, m
     assert held.best.passage.doc_title == "中华人民共和国劳动合同法"
 
 
+def test_a_law_is_named_only_when_its_articles_agree(tmp_path: Path, model_path: str,
+                                                     real_embedder) -> None:  # noqa: ANN001
+    """One stray article of another law at the top of the reference still refuses the
+    question, but the reply does not name a law its other articles do not back."""
+    folder, reference = tmp_path / "knowledge", tmp_path / "reference"
+    folder.mkdir()
+    reference.mkdir()
+    shutil.copy(LABOUR_LAW, folder)
+    shutil.copy(INSURANCE_LAW, reference)
+    (reference / "stray.md").write_text(
+        "# 中华人民共和国示例管理法\n\n## 第一章 总则\n\n"
+        "第一条 保险合同订立后，保险公司不得随便解除合同。\n\n"
+        "第二条 本法自公布之日起施行。\n", encoding="utf-8")
+    retriever = retriever_for(folder, tmp_path, model_path, real_embedder, reference)
+    question = "保险合同签了以后保险公司能随便解除合同吗"
+    assert retriever.reference is not None and retriever.outside is not None
+    result = retriever.search(question)
+    assert not result.answered and result.elsewhere == ""  # 示例管理法 stands alone at the top
+    (reference / "stray.md").unlink()
+    named = retriever_for(folder, tmp_path / "named", model_path, real_embedder, reference)
+    assert named.search(question).elsewhere == "中华人民共和国保险法"
+
+
 def test_reference_laws_the_folder_holds_are_answered(tmp_path: Path, model_path: str,
                                                       real_embedder,  # noqa: ANN001
                                                       reference_dir: Path) -> None:

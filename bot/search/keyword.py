@@ -283,7 +283,7 @@ class KeywordMatch:
         dense ranking always did, so the candidates stay exactly the same.
         """
         if k >= self.size:
-            return np.arange(k)
+            return np.arange(self.size)  # every passage (the caller filters by allowed)
         ranked = sorted(self.terms, key=lambda t: -t.bound)
         left = np.cumsum([t.bound for t in ranked][::-1])[::-1]  # left[i]: ranked[i:] at most
         used, ids = 0, np.zeros(0, dtype=np.int64)

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.search.model_convert import DEFAULT_MODEL
-from bot.search.synonyms import SHIPPED as SHIPPED_SYNONYMS
 
 DATA = Path(__file__).with_name("data")
+SHIPPED_SYNONYMS = DATA / "synonyms.txt"
 SHIPPED_REFERENCE = DATA / "reference"
 SHIPPED_ADAPTER = DATA / "adapter-multilingual-e5-small.npz"
 

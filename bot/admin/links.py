@@ -123,7 +123,7 @@ async def search_passages(request: web.Request, q: str) -> list[dict[str, Any]]:
         seen = {h["id"] for h in hits}
         match = index.keyword.query(retriever.query_text(q))  # its terms' postings only
         ids = match.top(min(SEARCH_HITS * 2, len(index.passages)))
-        bm25, _ = match.at(ids)
+        bm25 = match.bm25(ids)
         ranked = sorted(zip(ids.tolist(), bm25.tolist(), strict=True), key=lambda pair: -pair[1])
         for i, score in ranked:
             if score > 0 and index.passages[i].id not in seen and len(hits) < SEARCH_HITS:

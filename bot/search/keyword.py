@@ -243,6 +243,10 @@ class KeywordMatch:
         bm25, covered = self._scores(ids, True)
         return bm25, covered / self.total if self.total else covered
 
+    def bm25(self, ids: np.ndarray) -> np.ndarray:
+        """BM25 alone of the passages ``ids`` (no coverage sum: an order, not a gate)."""
+        return self._scores(ids, False)[0]
+
     def _scores(self, ids: np.ndarray, coverage: bool) -> tuple[np.ndarray, np.ndarray]:
         """BM25 of ``ids`` and, if asked, the question weight each holds (top-k needs only
         BM25: the ranking of thousands of candidates skips half the work)."""

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SHIPPED = Path(__file__).resolve().parent.parent / "data" / "synonyms.txt"
-
 
 class Synonyms:
     """Rewrites a question by appending the official term of each colloquial word in it."""
@@ -19,9 +17,11 @@ class Synonyms:
         self.pairs = sorted(pairs, key=lambda p: -len(p[0]))
 
     @classmethod
-    def load(cls, path: Path | None = None) -> Synonyms:
+    def load(cls, path: Path) -> Synonyms:
+        """The table at ``path`` (``[retrieval] synonyms``; bot.config.SHIPPED_SYNONYMS by
+        default)."""
         pairs = []
-        for line in (path or SHIPPED).read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8").splitlines():
             line = line.strip()
             if not line or line.startswith("#") or ":" not in line:
                 continue

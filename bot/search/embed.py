@@ -162,7 +162,10 @@ class OnnxEmbedder:
             if bar is not None:
                 bar.update()
 
-        if self.workers > 1 and len(groups) > 1:  # the index build: all workers at once
+        # Several calls (the index build's batches, or a batch of questions of mixed lengths)
+        # run on all workers at once; running a question batch's groups one after the other
+        # measured no better (BENCHMARKS.md).
+        if self.workers > 1 and len(groups) > 1:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="embed") as pool:
                 list(pool.map(run, groups))
         else:

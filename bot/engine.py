@@ -31,7 +31,7 @@ class Engine:
         self.reference = reference
         self.links = Links(embedder)
         self.retriever = Retriever(index, embedder, cfg.retrieval, reference)
-        workers = getattr(embedder, "workers", 1)  # model calls that can run side by side
+        workers = embedder.workers  # model calls that can run side by side
         self.batcher: MicroBatcher[str, Result] = MicroBatcher(
             self._search_batch, cfg.model.query_batch, cfg.model.batch_wait_ms / 1000, workers
         )

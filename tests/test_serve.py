@@ -55,11 +55,16 @@ def start(tmp_path: Path, config_text: str, command: list[str]) -> tuple[subproc
     return proc, base
 
 
+def serve_config(knowledge_dir: Path, model_path: str) -> str:
+    """`bot serve` over ``knowledge_dir`` with the real model (no reference laws: faster)."""
+    return (f'[knowledge]\ndir = "{knowledge_dir}"\n[index]\ndir = "index"\n'
+            f'[model]\nname = "{model_path}"\n[querylog]\npath = "q.sqlite3"\n'
+            f'{NO_REFERENCE}')
+
+
 @pytest.fixture
 def server(tmp_path: Path, knowledge_dir: Path, model_path: str) -> Iterator[str]:
-    config = (f'[knowledge]\ndir = "{knowledge_dir}"\n[index]\ndir = "index"\n'
-              f'[model]\nname = "{model_path}"\n[querylog]\npath = "q.sqlite3"\n'
-              f'{NO_REFERENCE}')
+    config = serve_config(knowledge_dir, model_path)
     proc, base = start(tmp_path, config, ["-m", "bot", "--config", "{config}", "serve"])
     yield base
     proc.send_signal(signal.SIGTERM)
@@ -95,10 +100,8 @@ def test_a_notice_dropped_into_the_running_service_answers_within_10_s(
     notices = ROOT / "bench" / "notices"
     for notice in notices.glob("云工发*.txt"):
         (knowledge_dir / notice.name).write_bytes(notice.read_bytes())
-    config = (f'[knowledge]\ndir = "{knowledge_dir}"\n[index]\ndir = "index"\n'
-              f'[model]\nname = "{model_path}"\n[querylog]\npath = "q.sqlite3"\n'
-              f'{NO_REFERENCE}')
-    proc, base = start(tmp_path, config, ["-m", "bot", "--config", "{config}", "serve"])
+    proc, base = start(tmp_path, serve_config(knowledge_dir, model_path),
+                       ["-m", "bot", "--config", "{config}", "serve"])
     try:
         def reply(question: str) -> str:
             query, body = peer.envelope(peer.text_xml(question), "aes")

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 class Embedder(Protocol):
     name: str
     dim: int
+    workers: int  # model calls that may run side by side (the engine's micro-batcher)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray: ...
 
@@ -53,14 +54,15 @@ def _model_path(cfg: ModelConfig) -> str:
     return path
 
 
-def _options(ort: Any, threads: int) -> Any:
+def _session(ort: Any, model_file: Path, threads: int) -> Any:
+    """An ONNX Runtime session of ``model_file`` whose calls use ``threads`` threads."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     # Idle pool threads sleep instead of spinning: on a few shared cores the spinning took CPU
     # from the event loop and from the call itself (BENCHMARKS.md).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxEmbedder:
@@ -90,16 +92,11 @@ class OnnxEmbedder:
             # A lone question gets every thread; calls that run side by side one share each
             # (ONNX Runtime runs one session's calls concurrently): on two cores two one-thread
             # calls do ~30% more per second than one two-thread call (BENCHMARKS.md).
-            self.session = ort.InferenceSession(
-                str(model_file), _options(ort, max(1, threads // self.workers)),
-                providers=["CPUExecutionProvider"])
-            self.single = ort.InferenceSession(
-                str(single_file or model_file), _options(ort, threads),
-                providers=["CPUExecutionProvider"])
+            self.session = _session(ort, model_file, max(1, threads // self.workers))
+            self.single = _session(ort, single_file or model_file, threads)
             if single_file and {i.name for i in self.single.get_inputs()} != {
                     i.name for i in self.session.get_inputs()}:  # fmt: skip
-                self.single = ort.InferenceSession(str(model_file), _options(ort, threads),
-                                                   providers=["CPUExecutionProvider"])
+                self.single = _session(ort, model_file, threads)
         except Exception as exc:  # noqa: BLE001 - damaged files, runtime errors...
             raise ModelUnavailable(f"cannot load model {cfg.name!r} from {model_file}: "
                                    f"{exc}") from exc
@@ -118,6 +115,9 @@ class OnnxEmbedder:
         self.cfg = cfg
         self._lock = threading.Lock()
         self._running = 0  # model calls in flight: a lone question runs on every thread
+        # Kept for the process's life: a model call must not wait for threads to be created.
+        self._pool = (ThreadPoolExecutor(self.workers, thread_name_prefix="embed")
+                      if self.workers > 1 else None)
 
     def _run(self, rows: list[list[int]]) -> np.ndarray:
         """One model call on token id rows (padded here), pooled and normalised."""
@@ -165,9 +165,8 @@ class OnnxEmbedder:
         # Several calls (the index build's batches, or a batch of questions of mixed lengths)
         # run on all workers at once; running a question batch's groups one after the other
         # measured no better (BENCHMARKS.md).
-        if self.workers > 1 and len(groups) > 1:
-            with ThreadPoolExecutor(self.workers, thread_name_prefix="embed") as pool:
-                list(pool.map(run, groups))
+        if self._pool is not None and len(groups) > 1:
+            list(self._pool.map(run, groups))
         else:
             for group in groups:
                 run(group)
@@ -202,6 +201,7 @@ class SentenceTransformerEmbedder:
         get_dim = getattr(self.model, "get_embedding_dimension", None)  # renamed in ST 6
         get_dim = get_dim or self.model.get_sentence_embedding_dimension
         self.dim = int(get_dim() or 0)
+        self.workers = 1  # torch's calls side by side were never measured
         self.cfg = cfg
 
     def _encode(self, texts: list[str], prompt: str, progress: bool = False) -> np.ndarray:
@@ -264,6 +264,7 @@ class HashingEmbedder:
     def __init__(self, dim: int = 256) -> None:
         self.name = f"hashing-{dim}"
         self.dim = dim
+        self.workers = 1
 
     def _vector(self, text: str) -> np.ndarray:
         vec = np.zeros(self.dim, dtype=np.float32)

@@ -109,6 +109,11 @@ class RetrievalConfig:
         "best passage is answered even below min_keyword: the meaning matches though the words "
         "differ (年假 vs 年休假)."
     )
+    reference_cosine: float = _setting(
+        0.89, "Cosine at which a best passage refused only by min_keyword is answered when it "
+        "also matches better than every reference law: the folder is where the question "
+        "belongs (上班路上出车祸 vs the law's 上下班途中…交通事故)."
+    )
     related_min_score: float = _setting(
         0.45, "Fused score a further hit needs to be offered as a related clause."
     )

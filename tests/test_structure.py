@@ -169,3 +169,30 @@ def test_meaning_without_shared_words_is_answered(tmp_path: Path, model_path: st
     assert not Retriever(retriever.index, retriever.embedder, strict).search(question).answered
     # ...while an off-topic question stays refused with it.
     assert not retriever.search("邻居家漏水淹了我家怎么办").answered
+
+
+def test_closer_than_every_other_law_is_answered(tmp_path: Path, model_path: str,
+                                                  real_embedder) -> None:  # noqa: ANN001
+    """上班路上出车祸算工伤吗 shares only 工伤 with 工伤保险条例第十四条 (上下班途中…交通事故),
+    so the keyword floor alone refuses it; with reference laws to compare against, the folder
+    wins."""
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    shutil.copy(next(SHIPPED_REFERENCE.glob("工伤保险条例*.md")), folder)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    for law in (TRADEMARK_LAW, INSURANCE_LAW, next(SHIPPED_REFERENCE.glob("more/道路交通安全法*"))):
+        shutil.copy(law, reference)
+    question = "上班路上出车祸算工伤吗"
+    alone = retriever_for(folder, tmp_path / "alone", model_path, real_embedder)
+    refused = alone.search(question)
+    assert not refused.answered and refused.best is not None
+    assert refused.best.keyword < alone.cfg.min_keyword
+    assert alone.cfg.reference_cosine <= refused.best.dense < alone.cfg.sure_cosine
+    compared = retriever_for(folder, tmp_path / "compared", model_path, real_embedder, reference)
+    result = compared.search(question)
+    assert result.answered and result.best is not None
+    assert result.best.passage.citation == "《工伤保险条例》第十四条"
+    # A traffic question the folder only brushes against stays refused, naming the law.
+    other = compared.search("开车撞了行人要负什么责任")
+    assert not other.answered and "道路交通安全法" in other.elsewhere

@@ -164,7 +164,8 @@ class Retriever:
                 float(found.keyword[i]))
             for i in order
         ]
-        answered = bool(hits) and hits[0].score >= cfg.min_score and (
+        above_floor = bool(hits) and hits[0].score >= cfg.min_score
+        answered = above_floor and (
             mode == "dense" or hits[0].keyword >= cfg.min_keyword
             or hits[0].dense >= cfg.sure_cosine
         )
@@ -176,7 +177,13 @@ class Retriever:
             other = score(self.reference, text, vector, cfg, mode, self.outside, adapted)
             if len(other.ids):
                 top = np.argsort(-other.fused, kind="stable")[:3]
-                if other.fused[top[0]] > hits[0].score + cfg.reference_margin:
+                if (above_floor and not answered and hits[0].dense >= cfg.reference_cosine
+                        and other.fused[top[0]] < hits[0].score):
+                    # Refused only by the keyword floor, yet close in meaning and closer than
+                    # every other law: the folder is where the question belongs (上班路上出车祸算
+                    # 工伤吗 shares only 工伤 with 工伤保险条例第十四条's 上下班途中…交通事故).
+                    answered = True
+                elif other.fused[top[0]] > hits[0].score + cfg.reference_margin:
                     answered = False
                     # The reply names the law only when two of its three best articles agree:
                     # one stray article named the wrong law half the time (BENCHMARKS.md).

@@ -16,6 +16,7 @@ import numpy as np
 from bot.config import RetrievalConfig
 from bot.ingest.passages import Passage
 from bot.search.adapter import load_adapter
+from bot.search.cited import Articles
 from bot.search.embed import Embedder
 from bot.search.index import Index
 from bot.search.synonyms import Synonyms
@@ -23,6 +24,7 @@ from bot.search.synonyms import Synonyms
 Mode = Literal["fused", "dense", "keyword"]
 DENSE_FLOOR, DENSE_CEIL = 0.80, 0.92
 MAX_QUESTION = 300
+CITED_LIFT = 10.0  # above any fused score plus the adapter's lift: a cited article goes first
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,14 @@ class Scored:
 
 def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
           mode: Mode = "fused", allowed: np.ndarray | None = None,
-          adapted: np.ndarray | None = None) -> Scored:
+          adapted: np.ndarray | None = None, cited: np.ndarray | None = None) -> Scored:
     """Candidates of ``index`` from both signals, each mapped to 0..1 and fused.
 
     ``allowed`` (a boolean mask over the passages) leaves some passages out, e.g. reference
     laws the folder itself holds. ``adapted`` is the question vector after the adapter: it
     brings its own candidates and re-orders them (its cosines live on another scale, so they
-    move the ranking, never the absolute score the gate reads).
+    move the ranking, never the absolute score the gate reads). ``cited`` passages (an article
+    the question names, bot.search.cited) join the candidates and go first.
     """
     k = min(cfg.candidates, len(index.passages))
     match = index.keyword.query(text)  # only the passages sharing a term with the question
@@ -78,7 +81,8 @@ def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
     queries = np.stack([vector] if adapted is None or mode == "keyword" else [vector, adapted])
     _, dense_ids = index.faiss.search(queries.astype(np.float32), wide)
     keyword_ids = match.top(k, allowed)
-    ids = np.unique(np.concatenate([dense_ids[dense_ids >= 0], keyword_ids]))
+    extra = cited if cited is not None else np.zeros(0, dtype=np.int64)
+    ids = np.unique(np.concatenate([dense_ids[dense_ids >= 0], keyword_ids, extra]))
     if allowed is not None:
         ids = ids[allowed[ids]]
     # The passage as a whole and its best sentence count alike: one fact asked about (a
@@ -99,6 +103,8 @@ def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
         lifted = index.vectors[ids] @ adapted
         spread = float(lifted.max() - lifted.min())
         rank = fused + cfg.adapter_weight * (lifted - lifted.min()) / max(spread, 1e-9)
+    if len(extra):
+        rank = rank + CITED_LIFT * np.isin(ids, extra)
     return Scored(ids, fused, rank, cosine, keyword, bm25)
 
 
@@ -117,6 +123,7 @@ class Retriever:
         self.synonyms = Synonyms.load(cfg.synonyms)
         self.adapter = load_adapter(cfg.adapter, embedder.name, embedder.dim)
         self.reference = reference
+        self.articles = Articles(index.passages)
         self.outside: np.ndarray | None = None
         if reference is not None and reference.passages:
             held = {p.doc_title for p in index.passages}
@@ -157,7 +164,8 @@ class Retriever:
             return Result(question, [], False)
         text = self.query_text(question)
         adapted = self.adapter.apply(vector[None])[0] if self.adapter is not None else None
-        found = score(index, text, vector, cfg, mode, adapted=adapted)
+        cited = np.array(self.articles.cited(question) if mode == "fused" else [], np.int64)
+        found = score(index, text, vector, cfg, mode, adapted=adapted, cited=cited)
         order = found.order()[: cfg.top_k]
         hits = [
             Hit(index.passages[found.ids[i]], float(found.fused[i]), float(found.cosine[i]),
@@ -192,5 +200,10 @@ class Retriever:
                         elsewhere = titles[0]
         ranks = found.rank[order]
         unsure = answered and len(hits) > 1 and bool(ranks[1] >= ranks[0] - cfg.unsure_margin)
+        if len(cited) and found.ids[order[0]] in cited:
+            # The question names the article: answer it, asking only which law when it names
+            # none and several hold that number.
+            laws = {index.passages[i].doc_title for i in cited}
+            answered, unsure, elsewhere = True, len(laws) > 1, ""
         result = Result(question, hits, answered, unsure, elsewhere)
         return self.links(result, vector) if self.links is not None else result

@@ -1,0 +1,78 @@
+"""Questions that cite an article by number (劳动合同法第四十条是什么): that article comes first.
+
+Neither signal can do this: 第四十条 is cited in other articles' text (第十四条 refers to "本法
+第三十九条和第四十条"), and the embedding does not read numbers. A worker who names an article
+wants that article, so the lookup is exact: the number, and the law when one is named.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.ingest.parse import ARTICLE_NUMBER, CN_NUM
+from bot.ingest.passages import Passage
+
+CITED = re.compile(rf"第([{CN_NUM}两\d]+)条")
+# What ends a law's name just before 第X条: the question names a law, so only that law counts.
+NAMED = re.compile(r"(?:法|条例|规定|办法|解释|细则|决定|》)\s*$")
+DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+UNITS = {"十": 10, "百": 100, "千": 1000}
+COUNTRY = "中华人民共和国"
+# A short question naming an article asks for it; a longer text may cite one in passing (a
+# notice's "根据《工会法》第十一条…" pasted into the admin search must still find itself).
+MAX_CITING = 50
+
+
+def article_number(numeral: str) -> int | None:
+    """四十 -> 40, 一百零八 -> 108, 1043 -> 1043; None if it is not a plain numeral."""
+    if numeral.isdigit():
+        return int(numeral)
+    total, digit = 0, None
+    for ch in numeral:
+        if ch in DIGITS:
+            digit = DIGITS[ch]
+        elif ch in UNITS:
+            total += (1 if digit is None else digit) * UNITS[ch]
+            digit = None
+        else:
+            return None
+    return total + (digit or 0)
+
+
+def short_title(title: str) -> str:
+    return title.removeprefix(COUNTRY)
+
+
+class Articles:
+    """The folder's law articles by number, to answer a question that cites one."""
+
+    def __init__(self, passages: list[Passage]) -> None:
+        self.by_number: dict[int, list[int]] = {}
+        self.titles: set[str] = set()
+        self.passages = passages
+        for i, p in enumerate(passages):
+            last = p.path[-1] if p.path else ""
+            if p.kind != "section" or not ARTICLE_NUMBER.fullmatch(last):
+                continue
+            number = article_number(last[1:-1])
+            if number is not None:
+                self.by_number.setdefault(number, []).append(i)
+                self.titles.add(short_title(p.doc_title))
+
+    def cited(self, question: str) -> list[int]:
+        """Passages of the first article the question cites (every piece of it): of the law it
+        names, or of every law with that number when it names none. A law named that the
+        folder does not hold gives nothing (公司法第四十条 is not 劳动合同法第四十条)."""
+        if not self.by_number or len(question) > MAX_CITING:
+            return []
+        match = CITED.search(question)
+        number = article_number(match.group(1)) if match else None
+        if match is None or number is None or number not in self.by_number:
+            return []
+        before = question[: match.start()]
+        named = [t for t in self.titles if t in before]
+        if not named:
+            return [] if NAMED.search(before) else list(self.by_number[number])
+        law = max(named, key=len)  # 劳动合同法实施条例 over 劳动合同法
+        return [i for i in self.by_number[number]
+                if short_title(self.passages[i].doc_title) == law]

@@ -172,38 +172,46 @@ class Retriever:
                 float(found.keyword[i]))
             for i in order
         ]
-        above_floor = bool(hits) and hits[0].score >= cfg.min_score
-        answered = above_floor and (
-            mode == "dense" or hits[0].keyword >= cfg.min_keyword
-            or hits[0].dense >= cfg.sure_cosine
-        )
-        elsewhere = ""
-        if hits and mode == "fused" and self.reference is not None and (
-            not answered or hits[0].score < cfg.reference_ceiling
-        ):
-            # Also for a question the floor refused: the reply can then name the law.
-            other = score(self.reference, text, vector, cfg, mode, self.outside, adapted)
-            if len(other.ids):
-                top = np.argsort(-other.fused, kind="stable")[:3]
-                if (above_floor and not answered and hits[0].dense >= cfg.reference_cosine
-                        and other.fused[top[0]] < hits[0].score):
-                    # Refused only by the keyword floor, yet close in meaning and closer than
-                    # every other law: the folder is where the question belongs (上班路上出车祸算
-                    # 工伤吗 shares only 工伤 with 工伤保险条例第十四条's 上下班途中…交通事故).
-                    answered = True
-                elif other.fused[top[0]] > hits[0].score + cfg.reference_margin:
-                    answered = False
-                    # The reply names the law only when two of its three best articles agree:
-                    # one stray article named the wrong law half the time (BENCHMARKS.md).
-                    titles = [self.reference.passages[other.ids[i]].doc_title for i in top]
-                    if titles.count(titles[0]) >= min(2, len(titles)):
-                        elsewhere = titles[0]
         ranks = found.rank[order]
-        unsure = answered and len(hits) > 1 and bool(ranks[1] >= ranks[0] - cfg.unsure_margin)
         if len(cited) and found.ids[order[0]] in cited:
             # The question names the article: answer it, asking only which law when it names
             # none and several hold that number.
             laws = {index.passages[i].doc_title for i in cited}
             answered, unsure, elsewhere = True, len(laws) > 1, ""
+        else:
+            answered, elsewhere = self._gate(hits, text, vector, mode, adapted)
+            unsure = answered and len(hits) > 1 and bool(
+                ranks[1] >= ranks[0] - cfg.unsure_margin)
         result = Result(question, hits, answered, unsure, elsewhere)
         return self.links(result, vector) if self.links is not None else result
+
+    def _gate(self, hits: list[Hit], text: str, vector: np.ndarray, mode: Mode,
+              adapted: np.ndarray | None) -> tuple[bool, str]:
+        """(answered, the reference law to name when it is elsewhere) for the ranked hits."""
+        cfg = self.cfg
+        above_floor = bool(hits) and hits[0].score >= cfg.min_score
+        answered = above_floor and (
+            mode == "dense" or hits[0].keyword >= cfg.min_keyword
+            or hits[0].dense >= cfg.sure_cosine
+        )
+        if not hits or mode != "fused" or self.reference is None or (
+            answered and hits[0].score >= cfg.reference_ceiling
+        ):
+            return answered, ""
+        # Also for a question the floor refused: the reply can then name the law.
+        other = score(self.reference, text, vector, cfg, mode, self.outside, adapted)
+        if not len(other.ids):
+            return answered, ""
+        top = np.argsort(-other.fused, kind="stable")[:3]
+        if (above_floor and not answered and hits[0].dense >= cfg.reference_cosine
+                and other.fused[top[0]] < hits[0].score):
+            # Refused only by the keyword floor, yet close in meaning and closer than every
+            # other law: the folder is where the question belongs (上班路上出车祸算工伤吗 shares
+            # only 工伤 with 工伤保险条例第十四条's 上下班途中…交通事故).
+            return True, ""
+        if other.fused[top[0]] <= hits[0].score + cfg.reference_margin:
+            return answered, ""
+        # The reply names the law only when two of its three best articles agree: one stray
+        # article named the wrong law half the time (BENCHMARKS.md).
+        titles = [self.reference.passages[other.ids[i]].doc_title for i in top]
+        return False, titles[0] if titles.count(titles[0]) >= min(2, len(titles)) else ""

@@ -43,6 +43,19 @@ def short_title(title: str) -> str:
     return title.removeprefix(COUNTRY)
 
 
+def abbreviates(before: str, title: str) -> bool:
+    """Whether ``before`` ends with a short form of ``title``: 3+ of its characters in order,
+    from its first to its last (工伤条例 for 工伤保险条例, 社保法 for 社会保险法)."""
+    for length in range(3, len(title)):
+        name = before[-length:]
+        if len(name) < length or name[0] != title[0] or name[-1] != title[-1]:
+            continue
+        rest = iter(title)
+        if all(ch in rest for ch in name):
+            return True
+    return False
+
+
 class Articles:
     """The folder's law articles by number, to answer a question that cites one."""
 
@@ -69,8 +82,10 @@ class Articles:
         number = article_number(match.group(1)) if match else None
         if match is None or number is None or number not in self.by_number:
             return []
-        before = question[: match.start()]
+        before = question[: match.start()].rstrip("《》 ")
         named = [t for t in self.titles if t in before]
+        if not named and NAMED.search(before):
+            named = [t for t in self.titles if abbreviates(before, t)]
         if not named:
             return [] if NAMED.search(before) else list(self.by_number[number])
         law = max(named, key=len)  # 劳动合同法实施条例 over 劳动合同法

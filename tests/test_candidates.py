@@ -37,6 +37,21 @@ def test_candidates_reply_lists_citation_and_first_words() -> None:
     assert sure.startswith("第四十条 有下列情形之一的")  # the original text, not a list
 
 
+def test_a_notice_item_shows_the_titles_above_it() -> None:
+    def item(number: str, title: str, text: str) -> Passage:
+        return Passage(number, "n.txt", "关于开展职工疗休养活动的通知", "滇工发〔2024〕12号",
+                       ("三", number), ("报名方式", title), "section", text, text, number)
+    hits = [Hit(item("（二）", "填写报名表", "（二）填写报名表。被推荐职工须如实填写报名表"), 0.62,
+                0.9, 0.5),
+            Hit(item("（一）", "基层工会推荐", "（一）基层工会推荐。报名采取个人申请的方式"), 0.61,
+                0.9, 0.5)]
+    lines = render_answer(Result("怎么报名", hits, True, unsure=True), 0.45,
+                          min_score=0.4).splitlines()
+    assert lines[1] == ("1. 《关于开展职工疗休养活动的通知》（滇工发〔2024〕12号）第三部分（二）"
+                        "（报名方式／填写报名表）")
+    assert lines[3].endswith("第三部分（一）（报名方式／基层工会推荐）")
+
+
 def test_not_found_names_the_law_it_belongs_to() -> None:
     reply = render_answer(Result("商标被抢注", [], False, elsewhere="中华人民共和国商标法"), 0.45)
     assert reply.startswith("您的问题可能涉及《中华人民共和国商标法》，不在工会收录的文件范围内。")

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bot.search.answer import CANDIDATES_HEAD
 from tests import wechat_peer as peer
 from tests.conftest import NO_REFERENCE, ROOT
 
@@ -122,6 +123,8 @@ def test_a_notice_dropped_into_the_running_service_answers_within_10_s(
         first = answer.split("》（滇工发〔2024〕12号）", 1)[1]
         assert first.startswith("第三部分"), answer
         assert "报名" in answer
+        if answer.startswith(CANDIDATES_HEAD):  # each candidate shows its part's title
+            assert "（报名方式／" in answer, answer
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0, (tmp_path / "serve.log").read_text()

@@ -71,11 +71,16 @@ def _lead(text: str, chars: int = LEAD_CHARS) -> str:
 
 
 def render_candidates(hits: list[Hit]) -> str:
-    """Up to three numbered candidates (citation, section title, first words) to choose from."""
+    """Up to three numbered candidates (citation, section titles, first words) to choose from.
+
+    A notice's item shows the titles above it too (报名方式／填写报名表): siblings share their
+    part's title, and the citation's numbers alone do not say what the part is about.
+    """
     lines = [CANDIDATES_HEAD]
     for i, hit in enumerate(hits, 1):
         p = hit.passage
-        title = f"（{p.section_title}）" if p.section_title else ""
+        titles = "／".join(t for t in p.section_titles if t) if p.section_title else ""
+        title = f"（{titles}）" if titles else ""
         lines.append(f"{i}. {p.citation}{title}\n{_lead(p.text)}")
     numbers = "、".join(str(i) for i in range(1, len(hits) + 1))
     lines.append(f"回复 {numbers} 查看原文。")

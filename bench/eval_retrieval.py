@@ -19,8 +19,9 @@ Sets (each indexes its own folder; indexes are cached under bench/.cache by cont
 
 Question lines: ``{"q", "expect": [substrings] | null, "section"}`` (a hit is right when its passage
 contains one of the substrings; null = out of scope) or STARD's ``{"q", "articles": [{"law",
-"article"}] | null}``. Prints top-1, top-3, MRR@5, in-scope answered, off-topic refused and
-section accuracy.
+"article"}] | null}``. Prints top-1, top-3, MRR@5, in-scope answered, off-topic refused, section
+accuracy and "shown": the share of in-scope questions whose reply shows the right passage (the
+answer when the bot is sure, one of the candidates when it asks).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import Config, load_config  # noqa: E402
 from bot.ingest.passages import Passage  # noqa: E402
+from bot.search.answer import candidates  # noqa: E402
 from bot.search.embed import Embedder, load_embedder  # noqa: E402
 from bot.search.index import Index, open_or_build  # noqa: E402
 from bot.search.keyword import KeywordIndex, words  # noqa: E402
@@ -109,12 +111,20 @@ class PlainBM25:
         return Result(question, hits, bool(hits))
 
 
+def shown(result: Result, question: dict, min_score: float) -> bool:
+    """Whether the reply shows the right passage: the answer, or one of the candidates."""
+    if not result.answered or result.best is None:
+        return False
+    offered = candidates(result, min_score) or [result.best]
+    return any(is_right(h.passage, question) for h in offered)
+
+
 def evaluate(search: Callable[[str], Result], questions: list[dict], set_name: str,
-             label: str, verbose: bool) -> dict[str, float]:
+             label: str, verbose: bool, min_score: float = 0.0) -> dict[str, float]:
     inside = [q for q in questions if in_scope(q, set_name)]
     # Beside the labour laws the notices' off-topic questions (产假, 加班费) are in scope.
     outside = [] if set_name == "mixed" else [q for q in questions if not in_scope(q, set_name)]
-    top1 = top3 = mrr = answered = section_ok = section_n = refused = 0.0
+    top1 = top3 = mrr = answered = section_ok = section_n = refused = seen = 0.0
     for q in inside:
         result = search(q["q"])
         ranks = [i for i, h in enumerate(result.hits[:5]) if is_right(h.passage, q)]
@@ -123,6 +133,7 @@ def evaluate(search: Callable[[str], Result], questions: list[dict], set_name: s
         top3 += rank is not None and rank < 3
         mrr += 1 / (rank + 1) if rank is not None else 0
         answered += result.answered
+        seen += shown(result, q, min_score)
         if q.get("section") is not None and result.hits:
             section_n += 1
             section_ok += result.hits[0].passage.section == q["section"]
@@ -137,7 +148,7 @@ def evaluate(search: Callable[[str], Result], questions: list[dict], set_name: s
                   f" {result.hits[0].score:.3f}")
     n = max(len(inside), 1)
     return {"n": len(inside), "oos": len(outside), "top1": top1 / n, "top3": top3 / n,
-            "mrr": mrr / n, "answered": answered / n,
+            "mrr": mrr / n, "answered": answered / n, "shown": seen / n,
             "refused": refused / max(len(outside), 1) if outside else float("nan"),
             "section": section_ok / section_n if section_n else float("nan")}
 
@@ -161,14 +172,15 @@ def run_set(name: str, cfg: Config, embedder: Embedder, reference: Index | None,
             if mode == "bm25":
                 return baseline.search(q, top_k)
             return retriever.search(q, mode)  # type: ignore[arg-type]
-        figures[mode] = evaluate(search, questions, name, mode, verbose)
+        figures[mode] = evaluate(search, questions, name, mode, verbose, cfg.retrieval.min_score)
     n = next(iter(figures.values()))
     print(f"\n{name}: {n['n']} in scope, {n['oos']} out of scope; "
           f"{len(index.passages)} passages; model {embedder.name}")
-    header = ("mode", "top-1", "top-3", "MRR@5", "answer", "refused", "section")
+    header = ("mode", "top-1", "top-3", "MRR@5", "answer", "refused", "section", "shown")
     print(f"{header[0]:<8} " + " ".join(f"{h:>7}" for h in header[1:]))
     for mode, m in figures.items():
-        values = (m["top1"], m["top3"], m["mrr"], m["answered"], m["refused"], m["section"])
+        values = (m["top1"], m["top3"], m["mrr"], m["answered"], m["refused"], m["section"],
+                  m["shown"])
         print(f"{mode:<8} " + " ".join(f"{v:7.3f}" for v in values))
     return figures
 

@@ -43,6 +43,8 @@ def test_the_named_law_and_number(articles: Articles) -> None:
     # The longest name the question holds: the regulation, not the law it implements.
     assert cited(articles, "劳动合同法实施条例第十条") == {
         "《中华人民共和国劳动合同法实施条例》第十条"}
+    # Two laws named: the one right before the number.
+    assert cited(articles, "劳动合同法和工伤保险条例第十条") == {"《工伤保险条例》第十条"}
 
 
 def test_a_short_name_of_the_law(articles: Articles) -> None:

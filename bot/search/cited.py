@@ -88,6 +88,7 @@ class Articles:
             named = [t for t in self.titles if abbreviates(before, t)]
         if not named:
             return [] if NAMED.search(before) else list(self.by_number[number])
-        law = max(named, key=len)  # 劳动合同法实施条例 over 劳动合同法
+        # The name nearest the number, the longest there (劳动合同法实施条例 over 劳动合同法).
+        law = max(named, key=lambda t: (before.rfind(t) + len(t), len(t)))
         return [i for i in self.by_number[number]
                 if short_title(self.passages[i].doc_title) == law]

@@ -115,6 +115,10 @@ async def test_broken_ciphertext_and_wrong_msg_signature(client: TestClient) -> 
          "文字提问"),
         ("text", {"Content": "   "}, "请直接输入问题"),
         ("text", {"Content": "帮助"}, "请直接输入问题"),
+        ("text", {"Content": "你好！"}, "请直接输入问题"),
+        ("text", {"Content": "Hello"}, "请直接输入问题"),
+        ("text", {"Content": "谢谢🙏"}, "不客气"),
+        ("text", {"Content": "知道了。"}, "不客气"),
     ],
 )
 async def test_message_types(client: TestClient, msg_type: str, fields: dict,

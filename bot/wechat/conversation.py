@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,14 @@ VOICE_UNRECOGNISED = (
 SEARCH_FAILED = "抱歉，系统暂时无法查询，请稍后再试。您的问题已记录。"
 NO_FOLLOWUP = "目前没有可查看的相关条款，请直接输入您的问题。"
 HELP_WORDS = {"帮助", "help", "?", "？", "菜单", "使用说明"}
+# Small talk is not a question: a greeting gets the help text, thanks a short reply, instead of
+# "not found" (or a law named because 知道 occurs in one). Compared without punctuation or emoji.
+GREETINGS = {"你好", "您好", "你好呀", "你好啊", "您好呀", "在吗", "在么", "在不在", "有人吗",
+             "hi", "hello", "嗨", "哈喽", "早上好", "中午好", "下午好", "晚上好"}
+THANKS_WORDS = {"谢谢", "谢谢你", "谢谢您", "谢谢了", "多谢", "感谢", "好的", "好的谢谢", "好",
+                "嗯", "嗯嗯", "哦", "知道了", "明白了", "收到", "ok", "okay", "行"}
+THANKS = "不客气。还有问题可以直接输入，回复“帮助”查看示例。"
+NOT_WORDS = re.compile(r"[\W_]+")
 FOLLOWUP_WORDS = {"1": 0, "2": 1, "3": 2, "１": 0, "２": 1, "３": 2}
 MORE_WORDS = {"更多", "more"}
 SILENT = None
@@ -146,6 +155,11 @@ class Conversation:
             return Outcome(HELP)
         if text in FOLLOWUP_WORDS or text.lower() in MORE_WORDS:
             return await self._followup(openid, text)
+        words = NOT_WORDS.sub("", text).lower()
+        if words in GREETINGS:
+            return Outcome(HELP)
+        if words in THANKS_WORDS:
+            return Outcome(THANKS)
         return await self.answer(openid, "text", text)
 
     async def _followup(self, openid: str, text: str) -> Outcome:

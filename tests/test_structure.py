@@ -196,3 +196,21 @@ def test_closer_than_every_other_law_is_answered(tmp_path: Path, model_path: str
     # A traffic question the folder only brushes against stays refused, naming the law.
     other = compared.search("开车撞了行人要负什么责任")
     assert not other.answered and "道路交通安全法" in other.elsewhere
+
+
+def test_a_law_is_named_only_when_it_matches_as_well_as_an_answer(
+        tmp_path: Path, model_path: str, real_embedder) -> None:  # noqa: ANN001
+    """Weather or "who are you" is refused without naming 民法典: its best article scores
+    below the floor an answer needs; a civil question still names it."""
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    for part in ("民法典-总则.md", "民法典-合同编.md"):
+        shutil.copy(SHIPPED_REFERENCE / part, reference)
+    shutil.copytree(KNOWLEDGE, tmp_path / "knowledge")
+    retriever = retriever_for(tmp_path / "knowledge", tmp_path, model_path, real_embedder,
+                              reference)
+    for question in ("明天会下雨吗", "你是谁"):
+        result = retriever.search(question)
+        assert not result.answered and result.elsewhere == "", question
+    civil = retriever.search("借钱不还怎么办")
+    assert not civil.answered and civil.elsewhere == "中华人民共和国民法典"

@@ -211,7 +211,9 @@ class Retriever:
             return True, ""
         if other.fused[top[0]] <= hits[0].score + cfg.reference_margin:
             return answered, ""
-        # The reply names the law only when two of its three best articles agree: one stray
-        # article named the wrong law half the time (BENCHMARKS.md).
+        # The reply names the law only when two of its three best articles agree (one stray
+        # article named the wrong law half the time, BENCHMARKS.md) and the best would itself
+        # pass the answer floor (嗯嗯 or 明天会下雨吗 is not about 民法典).
         titles = [self.reference.passages[other.ids[i]].doc_title for i in top]
-        return False, titles[0] if titles.count(titles[0]) >= min(2, len(titles)) else ""
+        agree = titles.count(titles[0]) >= min(2, len(titles))
+        return False, titles[0] if agree and other.fused[top[0]] >= cfg.min_score else ""

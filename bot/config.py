@@ -129,7 +129,7 @@ class RetrievalConfig:
         path=True,
     )
     reference_margin: float = _setting(
-        0.05, "How much better (fused score) a reference law must match than the best passage "
+        0.03, "How much better (fused score) a reference law must match than the best passage "
         "of the folder for the question to count as off-topic."
     )
     reference_ceiling: float = _setting(

@@ -179,15 +179,19 @@ class Retriever:
             laws = {index.passages[i].doc_title for i in cited}
             answered, unsure, elsewhere = True, len(laws) > 1, ""
         else:
-            answered, elsewhere = self._gate(hits, text, vector, mode, adapted)
+            # The folder's best match is its best fused score, whichever passage the
+            # adapter puts first: the reference's side is read the same way.
+            answered, elsewhere = self._gate(hits, text, vector, mode, adapted,
+                                            float(found.fused.max()))
             unsure = answered and len(hits) > 1 and bool(
                 ranks[1] >= ranks[0] - cfg.unsure_margin)
         result = Result(question, hits, answered, unsure, elsewhere)
         return self.links(result, vector) if self.links is not None else result
 
     def _gate(self, hits: list[Hit], text: str, vector: np.ndarray, mode: Mode,
-              adapted: np.ndarray | None) -> tuple[bool, str]:
-        """(answered, the reference law to name when it is elsewhere) for the ranked hits."""
+              adapted: np.ndarray | None, folder: float) -> tuple[bool, str]:
+        """(answered, the reference law to name when it is elsewhere) for the ranked hits;
+        ``folder`` is the folder's best fused score, compared with the reference's best."""
         cfg = self.cfg
         above_floor = bool(hits) and hits[0].score >= cfg.min_score
         answered = above_floor and (
@@ -195,7 +199,7 @@ class Retriever:
             or hits[0].dense >= cfg.sure_cosine
         )
         if not hits or mode != "fused" or self.reference is None or (
-            answered and hits[0].score >= cfg.reference_ceiling
+            answered and folder >= cfg.reference_ceiling
         ):
             return answered, ""
         # Also for a question the floor refused: the reply can then name the law.
@@ -204,12 +208,12 @@ class Retriever:
             return answered, ""
         top = np.argsort(-other.fused, kind="stable")[:3]
         if (above_floor and not answered and hits[0].dense >= cfg.reference_cosine
-                and other.fused[top[0]] < hits[0].score):
+                and other.fused[top[0]] < folder):
             # Refused only by the keyword floor, yet close in meaning and closer than every
             # other law: the folder is where the question belongs (上班路上出车祸算工伤吗 shares
             # only 工伤 with 工伤保险条例第十四条's 上下班途中…交通事故).
             return True, ""
-        if other.fused[top[0]] <= hits[0].score + cfg.reference_margin:
+        if other.fused[top[0]] <= folder + cfg.reference_margin:
             return answered, ""
         # The reply names the law only when two of its three best articles agree (one stray
         # article named the wrong law half the time, BENCHMARKS.md) and the best would itself

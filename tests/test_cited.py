@@ -51,6 +51,8 @@ def test_a_short_name_of_the_law(articles: Articles) -> None:
     assert cited(articles, "工伤条例第十四条怎么说") == {"《工伤保险条例》第十四条"}
     assert cited(articles, "劳动合同实施条例第十条") == {
         "《中华人民共和国劳动合同法实施条例》第十条"}
+    # Voice recognition's homophones: one character off.
+    assert cited(articles, "劳动和同法第四十条") == {"《中华人民共和国劳动合同法》第四十条"}
 
 
 def test_no_law_named_gives_every_law_with_that_number(articles: Articles) -> None:

@@ -56,6 +56,14 @@ def abbreviates(before: str, title: str) -> bool:
     return False
 
 
+def misheard(before: str, title: str) -> bool:
+    """Whether ``before`` ends with ``title`` but for one character, as voice recognition
+    writes it (劳动和同法 for 劳动合同法); four characters at least, so 公司法 is not 工会法."""
+    name = before[-len(title):]
+    return len(title) >= 4 and len(name) == len(title) and sum(
+        a != b for a, b in zip(name, title, strict=True)) == 1
+
+
 class Articles:
     """The folder's law articles by number, to answer a question that cites one."""
 
@@ -85,7 +93,7 @@ class Articles:
         before = question[: match.start()].rstrip("《》 ")
         named = [t for t in self.titles if t in before]
         if not named and NAMED.search(before):
-            named = [t for t in self.titles if abbreviates(before, t)]
+            named = [t for t in self.titles if abbreviates(before, t) or misheard(before, t)]
         if not named:
             return [] if NAMED.search(before) else list(self.by_number[number])
         # The name nearest the number, the longest there (劳动合同法实施条例 over 劳动合同法).

@@ -76,9 +76,10 @@ async def reload_links(app: web.Application) -> None:
     await asyncio.get_running_loop().run_in_executor(None, engine.set_links, links)
 
 
-async def follow_links(app: web.Application, every: float = POLL_SECONDS) -> None:
-    """Pick up links changed by another process (``bot links import``, a second server)."""
-    seen = await read(app, linkstore.signature)
+async def follow_links(app: web.Application, seen: tuple,
+                       every: float = POLL_SECONDS) -> None:
+    """Pick up links changed by another process (``bot links import``, a second server)
+    since the store's ``seen`` signature."""
     while True:
         await asyncio.sleep(every)
         try:
@@ -93,9 +94,14 @@ async def follow_links(app: web.Application, every: float = POLL_SECONDS) -> Non
 
 
 async def links_ctx(app: web.Application) -> Any:
-    """Load the links with the index when the server starts, and follow outside changes."""
+    """Load the links with the index when the server starts, and follow outside changes.
+
+    The signature is read before the links: a link saved in between is then seen as a change
+    (the follower once read it after its task started, and missed a link saved meanwhile).
+    """
+    seen = await read(app, linkstore.signature)
     await reload_links(app)
-    task = asyncio.create_task(follow_links(app))
+    task = asyncio.create_task(follow_links(app, seen))
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

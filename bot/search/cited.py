@@ -91,11 +91,12 @@ class Articles:
         if match is None or number is None or number not in self.by_number:
             return []
         before = question[: match.start()].rstrip("《》 ")
+        names_a_law = NAMED.search(before) is not None
         named = [t for t in self.titles if t in before]
-        if not named and NAMED.search(before):
+        if not named and names_a_law:
             named = [t for t in self.titles if abbreviates(before, t) or misheard(before, t)]
         if not named:
-            return [] if NAMED.search(before) else list(self.by_number[number])
+            return [] if names_a_law else list(self.by_number[number])
         # The name nearest the number, the longest there (劳动合同法实施条例 over 劳动合同法).
         law = max(named, key=lambda t: (before.rfind(t) + len(t), len(t)))
         return [i for i in self.by_number[number]

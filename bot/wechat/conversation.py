@@ -151,13 +151,11 @@ class Conversation:
         return Outcome(NOT_TEXT)  # image, video, location, link, file...
 
     async def _text(self, openid: str, text: str) -> Outcome:
-        if not text or text.lower() in HELP_WORDS:
+        words = NOT_WORDS.sub("", text).lower()
+        if not text or text.lower() in HELP_WORDS or words in GREETINGS:
             return Outcome(HELP)
         if text in FOLLOWUP_WORDS or text.lower() in MORE_WORDS:
             return await self._followup(openid, text)
-        words = NOT_WORDS.sub("", text).lower()
-        if words in GREETINGS:
-            return Outcome(HELP)
         if words in THANKS_WORDS:
             return Outcome(THANKS)
         return await self.answer(openid, "text", text)

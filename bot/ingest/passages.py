@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from bot.ingest.parse import ARTICLE_NUMBER, Block, Notice, citation_section
 
 MAX_CHARS = 400
+# 关于 + the 事由 + 的 + the document type (通知, 实施办法 …: short, no 的): GB/T 9704's title.
+TOPIC = re.compile(r"关于(.+)的[^的]{1,6}$")
 SENTENCE = re.compile(r".+?(?:[。！？；!?;][”’」』）)]*|$)", re.S)
 # Names of the metadata fields and the words people use for them, so they can be found.
 META_WORDS = (
@@ -60,9 +62,14 @@ class Passage:
     @property
     def dense_text(self) -> str:
         """What is embedded: a law's article stands on its own (its chapter title only blurs
-        it, measured on real questions); a notice's section keeps its titles."""
-        return self.text if ARTICLE_NUMBER.fullmatch(self.path[-1] if self.path else "") \
-            else self.search_text
+        it, measured on real questions); a notice's passage keeps its titles and what the
+        notice is about, so that its topic (疗休养) matches all of its items alike and the
+        question's intent (报名) decides among them."""
+        if ARTICLE_NUMBER.fullmatch(self.path[-1] if self.path else ""):
+            return self.text
+        if self.kind == "meta":
+            return self.search_text
+        return f"{notice_topic(self.doc_title)}\n{self.search_text}"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -73,6 +80,14 @@ class Passage:
         data["path"] = tuple(data["path"])
         data["section_titles"] = tuple(data["section_titles"])
         return cls(**data)
+
+
+def notice_topic(title: str) -> str:
+    """What a document is about: the 事由 of an official title 《（发文机关）关于事由的文种》
+    (开展2024年度职工疗休养活动), else the whole title. The issuer and the document type
+    are shared by every notice, so they say nothing about the topic."""
+    found = TOPIC.search(title)
+    return found.group(1) if found else title
 
 
 def split_sentences(text: str) -> list[str]:

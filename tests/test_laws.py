@@ -60,6 +60,7 @@ def test_labour_contract_law() -> None:
     assert fortieth.section_titles[0] == "劳动合同的解除和终止"
     assert "（一）劳动者患病或者非因工负伤" in fortieth.text  # items stay inside the article
     assert "劳动合同的解除和终止" in fortieth.search_text  # headings are searched, not cited
+    assert fortieth.dense_text == f"劳动合同法\n{fortieth.text}"  # embedded with its law alone
     meta = passages[0]
     assert meta.kind == "meta" and "2007年6月29日" in meta.text and "修正" in meta.text
     assert notice.date == "2012年12月28日"  # the version, amended on that day

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.ingest.parse import clean_lines, join_paragraphs, parse_text
-from bot.ingest.passages import notice_passages, notice_topic
+from bot.ingest.passages import document_topic, notice_passages
 
 
 def squeeze(text: str) -> str:
@@ -74,11 +74,12 @@ def test_citation(seed_text: str) -> None:
 def test_a_notice_is_embedded_with_its_topic(seed_text: str) -> None:
     """The 事由 of an official title, not its issuer or document type, goes with every passage
     but the metadata into what is embedded; what is quoted stays the original text."""
-    assert notice_topic("云南省总工会关于开展2024年度职工疗休养活动的通知") == \
+    assert document_topic("云南省总工会关于开展2024年度职工疗休养活动的通知") == \
         "开展2024年度职工疗休养活动"
-    assert notice_topic("关于转发《关于加强职工之家建设的意见》的通知") == \
+    assert document_topic("关于转发《关于加强职工之家建设的意见》的通知") == \
         "转发《关于加强职工之家建设的意见》"
-    assert notice_topic("云南省总工会2024年工作要点") == "云南省总工会2024年工作要点"
+    assert document_topic("云南省总工会2024年工作要点") == "云南省总工会2024年工作要点"
+    assert document_topic("中华人民共和国劳动合同法") == "劳动合同法"
     passages = notice_passages(parse_text(seed_text, "seed.txt"))
     item = next(p for p in passages if p.section == "二（四）")
     assert item.dense_text.startswith("学习宣传贯彻习近平总书记重要指示精神\n")

@@ -61,15 +61,16 @@ class Passage:
 
     @property
     def dense_text(self) -> str:
-        """What is embedded: a law's article stands on its own (its chapter title only blurs
-        it, measured on real questions); a notice's passage keeps its titles and what the
-        notice is about, so that its topic (疗休养) matches all of its items alike and the
-        question's intent (报名) decides among them."""
-        if ARTICLE_NUMBER.fullmatch(self.path[-1] if self.path else ""):
-            return self.text
+        """What is embedded: the passage with what its document is about, so that a question's
+        topic (疗休养, 劳动合同法) matches all of the document's passages alike and its intent
+        (报名) decides among them. A notice's passage keeps its titles; a law's article has no
+        chapter titles (they only blurred it, measured on real questions)."""
         if self.kind == "meta":
             return self.search_text
-        return f"{notice_topic(self.doc_title)}\n{self.search_text}"
+        topic = document_topic(self.doc_title)
+        if ARTICLE_NUMBER.fullmatch(self.path[-1] if self.path else ""):
+            return f"{topic}\n{self.text}"
+        return f"{topic}\n{self.search_text}"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -82,10 +83,11 @@ class Passage:
         return cls(**data)
 
 
-def notice_topic(title: str) -> str:
+def document_topic(title: str) -> str:
     """What a document is about: the 事由 of an official title 《（发文机关）关于事由的文种》
-    (开展2024年度职工疗休养活动), else the whole title. The issuer and the document type
-    are shared by every notice, so they say nothing about the topic."""
+    (开展2024年度职工疗休养活动), else the title without 中华人民共和国 (劳动合同法). The issuer,
+    the document type and the state's name are shared by many documents: they say nothing."""
+    title = title.removeprefix("中华人民共和国")
     found = TOPIC.search(title)
     return found.group(1) if found else title
 

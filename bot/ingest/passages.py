@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from bot.ingest.parse import ARTICLE_NUMBER, Block, Notice, citation_section
 
 MAX_CHARS = 400
+COUNTRY = "中华人民共和国"
 # 关于 + the 事由 + 的 + the document type (通知, 实施办法 …: short, no 的): GB/T 9704's title.
 TOPIC = re.compile(r"关于(.+)的[^的]{1,6}$")
 SENTENCE = re.compile(r".+?(?:[。！？；!?;][”’」』）)]*|$)", re.S)
@@ -54,6 +55,11 @@ class Passage:
         return f"《{self.doc_title}》{doc_no}{citation_section(self.path) or where}"
 
     @property
+    def is_article(self) -> bool:
+        """Whether the passage is a law's article (or a piece of one): 第X条 ends its path."""
+        return bool(self.path) and ARTICLE_NUMBER.fullmatch(self.path[-1]) is not None
+
+    @property
     def keyword_text(self) -> str:
         """The keyword signal's fields: the document title and headings above the text, so a
         question's topic can match the document or chapter while its intent matches the text."""
@@ -68,7 +74,7 @@ class Passage:
         if self.kind == "meta":
             return self.search_text
         topic = document_topic(self.doc_title)
-        if ARTICLE_NUMBER.fullmatch(self.path[-1] if self.path else ""):
+        if self.is_article:
             return f"{topic}\n{self.text}"
         return f"{topic}\n{self.search_text}"
 
@@ -87,9 +93,14 @@ def document_topic(title: str) -> str:
     """What a document is about: the 事由 of an official title 《（发文机关）关于事由的文种》
     (开展2024年度职工疗休养活动), else the title without 中华人民共和国 (劳动合同法). The issuer,
     the document type and the state's name are shared by many documents: they say nothing."""
-    title = title.removeprefix("中华人民共和国")
+    title = short_title(title)
     found = TOPIC.search(title)
     return found.group(1) if found else title
+
+
+def short_title(title: str) -> str:
+    """劳动合同法 for 中华人民共和国劳动合同法: the name people use."""
+    return title.removeprefix(COUNTRY)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -185,7 +196,7 @@ def outline(notice: Notice) -> dict:
 
 def headings(passage: Passage) -> list[str]:
     """The parts, chapters and sections above a law's article: ['第四章 劳动合同的解除和终止']."""
-    if not ARTICLE_NUMBER.fullmatch(passage.path[-1] if passage.path else ""):
+    if not passage.is_article:
         return []
     pairs = zip(passage.path[:-1], passage.section_titles[:-1], strict=True)
     return [f"{n} {t}" if n != t else n for n, t in pairs]

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import re
 
-from bot.ingest.parse import ARTICLE_NUMBER, CN_NUM
-from bot.ingest.passages import Passage
+from bot.ingest.parse import CN_NUM
+from bot.ingest.passages import Passage, short_title
 
 CITED = re.compile(rf"第([{CN_NUM}两\d]+)条")
 # What ends a law's name just before 第X条: the question names a law, so only that law counts.
 NAMED = re.compile(r"(?:法|条例|规定|办法|解释|细则|决定|》)\s*$")
 DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
 UNITS = {"十": 10, "百": 100, "千": 1000}
-COUNTRY = "中华人民共和国"
 # A short question naming an article asks for it; a longer text may cite one in passing (a
 # notice's "根据《工会法》第十一条…" pasted into the admin search must still find itself).
 MAX_CITING = 50
@@ -37,10 +36,6 @@ def article_number(numeral: str) -> int | None:
         else:
             return None
     return total + (digit or 0)
-
-
-def short_title(title: str) -> str:
-    return title.removeprefix(COUNTRY)
 
 
 def abbreviates(before: str, title: str) -> bool:
@@ -72,10 +67,9 @@ class Articles:
         self.titles: set[str] = set()
         self.passages = passages
         for i, p in enumerate(passages):
-            last = p.path[-1] if p.path else ""
-            if p.kind != "section" or not ARTICLE_NUMBER.fullmatch(last):
+            if p.kind != "section" or not p.is_article:
                 continue
-            number = article_number(last[1:-1])
+            number = article_number(p.path[-1][1:-1])
             if number is not None:
                 self.by_number.setdefault(number, []).append(i)
                 self.titles.add(short_title(p.doc_title))

@@ -13,6 +13,10 @@ Sets (each indexes its own folder; indexes are cached under bench/.cache by cont
   plus the notices): none of them is about these laws, so all must be refused.
 - ``labour``: bench/labour_questions.jsonl, 30 questions we wrote ourselves (not STARD's), over
   the labour-law folder: a sanity check that labour questions are answered there.
+- ``workers``: bench/worker_questions.jsonl, 60 everyday questions about work (dismissal, wages,
+  overtime, injury, maternity, leave, arbitration …) with the articles that answer them, over the
+  labour-law folder. Written later by a helper that saw only the law files (not STARD, not the
+  bot's tables or other sets), so nothing in the bot was chosen on it.
 - ``mixed``: the notices' questions over that same folder (17 labour laws beside the three
   notices): the laws must not pull a notice's questions away from it. Its off-topic lines
   are not counted: beside the laws they are in scope (产假, 加班费).
@@ -59,6 +63,8 @@ SETS: dict[str, tuple[Path, list[Path]]] = {
                                             NOTICES]),
     "labour": (ROOT / "bench" / "labour_questions.jsonl", [REAL / "labour-laws",
                                                            SHARED.parent / "seeds", NOTICES]),
+    "workers": (ROOT / "bench" / "worker_questions.jsonl", [REAL / "labour-laws",
+                                                            SHARED.parent / "seeds", NOTICES]),
     "mixed": (ROOT / "bench" / "notices_questions.jsonl", [REAL / "labour-laws",
                                                           SHARED.parent / "seeds", NOTICES]),
 }

@@ -106,8 +106,9 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
 
     links = [(e, target(e)) for e in data["links"]]
     wrong = [e["question"] for e, p in links if not answers_with(ask(base, e["question"]), p)]
-    # Chosen as questions the bot got wrong; main's ranking (adapter, gate) has since fixed 3.
-    assert len(wrong) >= 7, "the linked questions are ones the bot gets wrong before linking"
+    # Chosen as questions the bot got wrong; main's ranking has since fixed some (the adapter,
+    # the gate, the labour lines of the synonyms table: 上班路上被车撞了算工伤吗): 4 still are.
+    assert len(wrong) >= 4, "the linked questions are ones the bot gets wrong before linking"
     before = {q: top1(ask(base, q)) for q in data["unrelated"] + held["unrelated"]}
 
     for entry, passage in links:
@@ -138,13 +139,13 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
           f"{[q for q, ok in paraphrased + unseen if not ok]}, moved "
           f"{sorted(set(before) - set(kept) - set(kept_unseen))}")
     assert originals == 10
-    # The issue asks >= 90% of unseen paraphrases. Measured (BENCHMARKS.md "Linked questions"):
-    # held out 28/30 and 17/20 (45/50, 90.0%: at the bar, not above it), so the assertion stays
-    # at 85%; in-sample 16/20 since main's best-sentence dense score (823e67c) left one more
-    # unsure. Unrelated questions keep their answer (>= 95%) in every set read here. Two newer
-    # held-out sets (links_test2.json, links_test3.json; bench/links_eval.py only) measure 24/30
-    # with 33/40 kept and 28/30 with 38/40: all unseen 97/110 (88%), so neither bar is met
-    # robustly (BENCHMARKS.md, "third and fourth held-out sets").
+    # The issue asks >= 90% of unseen paraphrases. Measured (BENCHMARKS.md "Linked questions",
+    # with the synonyms table's labour lines): held out 27/30 and 18/20 (45/50, 90.0%: at the
+    # bar, not above it), so the assertion stays at 85%; in-sample 20/20. Unrelated questions
+    # keep their answer (>= 95%) in the sets read here (39/40, 57/60). Two newer held-out sets
+    # (links_test2.json, links_test3.json; bench/links_eval.py only) measure 26/30 with 34/40
+    # kept and 28/30 with 37/40: all unseen 99/110 (90%), kept 128/140 (91%), so neither bar
+    # is met robustly.
     assert sum(ok for _, ok in unseen) >= 0.85 * len(unseen)
     assert len(kept_unseen) >= 0.95 * len(held["unrelated"])
     assert sum(ok for _, ok in paraphrased) >= 0.80 * len(paraphrased)

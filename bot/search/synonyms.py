@@ -1,7 +1,9 @@
-"""Colloquial words -> the official terms of the notices (送外卖 -> 新就业形态劳动者).
+"""Colloquial words -> the official terms of the notices and laws (送外卖 -> 新就业形态劳动者,
+辞退 -> 解除劳动合同).
 
-Workers ask in everyday words the notices never use; neither keyword matching nor a small
-embedding model bridges 送外卖 and 新就业形态劳动者. The table is plain text so staff can extend it.
+Workers ask in everyday words the documents never use; neither keyword matching nor a small
+embedding model reliably bridges 送外卖 and 新就业形态劳动者. The table is plain text so staff can
+extend it.
 """
 
 from __future__ import annotations

@@ -175,9 +175,9 @@ def test_meaning_without_shared_words_is_answered(tmp_path: Path, model_path: st
 
 def test_closer_than_every_other_law_is_answered(tmp_path: Path, model_path: str,
                                                   real_embedder) -> None:  # noqa: ANN001
-    """去公司的路上出车祸算工伤吗 shares almost no word with 工伤保险条例第十四条 (上下班途中…交通事故;
-    the synonyms table knows 上班路上, not this wording), so the keyword floor alone refuses it;
-    with reference laws to compare against, the folder wins."""
+    """去公司的路上出车祸算工伤吗 shares almost no word with 工伤保险条例第十四条
+    (上下班途中…交通事故; the synonyms table knows 上班路上, not this wording), so the keyword
+    floor alone refuses it; with reference laws to compare against, the folder wins."""
     folder = tmp_path / "knowledge"
     folder.mkdir()
     shutil.copy(next(SHIPPED_REFERENCE.glob("工伤保险条例*.md")), folder)

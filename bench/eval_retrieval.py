@@ -7,6 +7,9 @@ Sets (each indexes its own folder; indexes are cached under bench/.cache by cont
 - ``extra``: bench/extra_questions.jsonl over knowledge/.
 - ``notices``: bench/notices_questions.jsonl over the seed and the two sample notices in
   bench/notices/ (overlapping topics).
+- ``notices2``: bench/notices2_questions.jsonl over the same three notices: 40 questions and 6
+  off-topic ones written later by a helper that had read only the three notices (not our other
+  sets or tables), so nothing in the bot was chosen on it.
 - ``real``: ../shared/eval/real/stard_dev.jsonl (real layperson questions, STARD) over
   ../shared/eval/real/laws/ plus knowledge/; any listed article counts as right.
 - ``offtopic``: the same real questions over a labour-law folder (../shared/eval/real/labour-laws/
@@ -58,6 +61,7 @@ SETS: dict[str, tuple[Path, list[Path]]] = {
     "seed": (SHARED / "dev_questions.jsonl", [ROOT / "knowledge"]),
     "extra": (ROOT / "bench" / "extra_questions.jsonl", [ROOT / "knowledge"]),
     "notices": (ROOT / "bench" / "notices_questions.jsonl", [SHARED.parent / "seeds", NOTICES]),
+    "notices2": (ROOT / "bench" / "notices2_questions.jsonl", [SHARED.parent / "seeds", NOTICES]),
     "real": (REAL / "stard_dev.jsonl", [REAL / "laws", ROOT / "knowledge"]),
     "offtopic": (REAL / "stard_dev.jsonl", [REAL / "labour-laws", SHARED.parent / "seeds",
                                             NOTICES]),

@@ -140,12 +140,11 @@ def test_linked_questions_and_paraphrases_get_the_linked_passage(
           f"{sorted(set(before) - set(kept) - set(kept_unseen))}")
     assert originals == 10
     # The issue asks >= 90% of unseen paraphrases. Measured (BENCHMARKS.md "Linked questions",
-    # with the synonyms table's labour lines): held out 27/30 and 18/20 (45/50, 90.0%: at the
-    # bar, not above it), so the assertion stays at 85%; in-sample 20/20. Unrelated questions
-    # keep their answer (>= 95%) in the sets read here (39/40, 57/60). Two newer held-out sets
-    # (links_test2.json, links_test3.json; bench/links_eval.py only) measure 26/30 with 34/40
-    # kept and 28/30 with 37/40: all unseen 99/110 (90%), kept 128/140 (91%), so neither bar
-    # is met robustly.
+    # with the synonyms table's labour lines, questions compared by the words typed): held out
+    # 29/30 and 18/20 (47/50) with 60/60 kept; in-sample 19/20 and 39/40. The assertions keep a
+    # margin (85%, 80%, 95%). Two newer held-out sets (links_test2.json, links_test3.json;
+    # bench/links_eval.py only) measure 26/30 with 34/40 kept and 28/30 with 38/40: all unseen
+    # 101/110 (92%), kept 132/140 (94%): the kept bar is not met on the hardest set.
     assert sum(ok for _, ok in unseen) >= 0.85 * len(unseen)
     assert len(kept_unseen) >= 0.95 * len(held["unrelated"])
     assert sum(ok for _, ok in paraphrased) >= 0.80 * len(paraphrased)

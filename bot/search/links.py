@@ -104,7 +104,9 @@ class LinkIndex:
                  query_text: Callable[[str], str]) -> None:
         """``vectors`` are the linked questions' plain embeddings: questions are compared with
         questions in the model's own space (the retriever hands over the plain question
-        vector; its adapter only re-orders passages)."""
+        vector; its adapter only re-orders passages). Their words are compared as the workers
+        typed them: the synonyms table's official terms (年假 → 年休假) would be shared by every
+        question of a topic, so they count only where a passage is matched (``query_text``)."""
         self.index = index
         self.links = [link for link, _ in links]
         self.passages = [p for _, p in links]
@@ -113,7 +115,7 @@ class LinkIndex:
         self.postings: dict[str, list[int]] = {}
         self.totals = np.zeros(len(self.links), dtype=np.float32)
         for i, link in enumerate(self.links):
-            terms = self.terms(query_text(link.question))
+            terms = self.terms(link.question)
             for term, weight in terms.items():
                 self.postings.setdefault(term, []).append(i)
                 self.totals[i] += weight
@@ -126,7 +128,8 @@ class LinkIndex:
         return {t: self.weight(t) for t in Counter(tokenize(text))}
 
     def closeness(self, vector: np.ndarray, text: str) -> np.ndarray:
-        """How close the question is to each linked question: 0.5 cosine + 0.5 term overlap."""
+        """How close the question is to each linked question: 0.5 cosine + 0.5 term overlap
+        (``text`` as typed, without the synonyms table's terms)."""
         cosine = self.vectors @ vector
         dense = np.clip((cosine - DENSE_FLOOR) / (DENSE_CEIL - DENSE_FLOOR), 0.0, 1.0)
         overlap = np.zeros(len(self.links), dtype=np.float32)
@@ -145,7 +148,7 @@ class LinkIndex:
         """Every live link's score (see LINK_MIN): question closeness and passage fit."""
         where = positions(self.index)
         rows = np.array([where[p.id] for p in self.passages], dtype=np.int64)
-        _, coverage = self.index.keyword.query(text).at(rows)
+        _, coverage = self.index.keyword.query(self.query_text(text)).at(rows)
         # The whole passage's cosine, as calibrated: reading its best sentence too, as the
         # retriever does since 823e67c, hijacked more unrelated questions (BENCHMARKS.md).
         cosine = self.index.vectors[rows] @ vector
@@ -162,7 +165,7 @@ class LinkIndex:
 
     def __call__(self, result: Result, vector: np.ndarray) -> Result:
         """``result`` with the linked passage first when a linked question is close enough."""
-        found = self.best(vector, self.query_text(result.question)) if result.question else None
+        found = self.best(vector, result.question) if result.question else None
         baseline = result.hits[0].score if result.hits else 0.0
         if found is None or found[2] < LINK_MIN or found[2] < baseline + LINK_LEAD:
             return result

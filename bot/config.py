@@ -112,7 +112,7 @@ class RetrievalConfig:
     reference_cosine: float = _setting(
         0.89, "Cosine at which a best passage refused only by min_keyword is answered when it "
         "also matches better than every reference law: the folder is where the question "
-        "belongs (上班路上出车祸 vs the law's 上下班途中…交通事故)."
+        "belongs (去公司的路上出车祸 vs the law's 上下班途中…交通事故)."
     )
     related_min_score: float = _setting(
         0.45, "Fused score a further hit needs to be offered as a related clause."

@@ -23,7 +23,7 @@ from bot.search.index import Index
 from bot.search.keyword import tokenize
 from bot.search.retrieve import DENSE_CEIL as PASSAGE_CEIL
 from bot.search.retrieve import DENSE_FLOOR as PASSAGE_FLOOR
-from bot.search.retrieve import Hit, Result, Retriever
+from bot.search.retrieve import Hit, Result, Retriever, typed
 
 Status = Literal["ok", "changed", "missing"]
 # A linked question's score for a new question: 0.65 x how close the two questions are (0.5
@@ -115,7 +115,7 @@ class LinkIndex:
         self.postings: dict[str, list[int]] = {}
         self.totals = np.zeros(len(self.links), dtype=np.float32)
         for i, link in enumerate(self.links):
-            terms = self.terms(link.question)
+            terms = self.terms(typed(link.question))
             for term, weight in terms.items():
                 self.postings.setdefault(term, []).append(i)
                 self.totals[i] += weight
@@ -165,7 +165,7 @@ class LinkIndex:
 
     def __call__(self, result: Result, vector: np.ndarray) -> Result:
         """``result`` with the linked passage first when a linked question is close enough."""
-        found = self.best(vector, result.question) if result.question else None
+        found = self.best(vector, typed(result.question)) if result.question else None
         baseline = result.hits[0].score if result.hits else 0.0
         if found is None or found[2] < LINK_MIN or found[2] < baseline + LINK_LEAD:
             return result

@@ -108,6 +108,12 @@ def score(index: Index, text: str, vector: np.ndarray, cfg: RetrievalConfig,
     return Scored(ids, fused, rank, cosine, keyword, bm25)
 
 
+def typed(question: str) -> str:
+    """The question as the worker typed it, cut to MAX_QUESTION characters (see
+    Retriever.query_text): what links compare questions by."""
+    return question.strip()[:MAX_QUESTION]
+
+
 class Retriever:
     """Ranks the passages of one Index for a question; never loads anything per query.
 
@@ -141,7 +147,7 @@ class Retriever:
         Only the first MAX_QUESTION characters count: a real question is short, and jieba's
         time grows with the square of an unbroken run of text (a 60 KB message took 4 s).
         """
-        return self.synonyms.expand(question.strip()[:MAX_QUESTION])
+        return self.synonyms.expand(typed(question))
 
     def search(self, question: str, mode: Mode = "fused") -> Result:
         return self.search_many([question], mode)[0]

@@ -22,7 +22,7 @@ from bot.wechat.views import drain
 from tests import wechat_peer as peer
 from tests.conftest import NO_REFERENCE, ROOT, make_config
 from tests.test_admin import TOKEN, XSS, login
-from tests.test_webhook import WECHAT, post
+from tests.test_webhook import WECHAT, assert_huge_question_cut, post
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -128,24 +128,11 @@ async def test_a_huge_question_is_compared_by_its_start_with_links_live(
         client: TestClient, monkeypatch) -> None:  # noqa: ANN001
     """Links compare the words a worker typed, cut as the retriever cuts them: jieba's time
     grows with the square of an unbroken run, so a 21,000-character message must not reach it."""
-    import bot.search.keyword
-
     passage = client.server.app[ENGINE].index.passages[2]
     resp = await client.post("/admin/api/links", headers=BEARER,
                              json={"question": "工会工作怎么做", "passage_id": passage.id})
     assert resp.status == 201
-    seen: list[int] = []
-    lcut = bot.search.keyword.jieba.lcut
-
-    def recording(text: str, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        seen.append(len(text))
-        return lcut(text, *args, **kwargs)
-
-    monkeypatch.setattr(bot.search.keyword.jieba, "lcut", recording)
-    bot.search.keyword.question_terms.cache_clear()  # another test may have asked it before
-    status, reply = await post(client, peer.text_xml("工" * 21000), "raw")
-    assert status == 200 and reply["Content"]
-    assert seen and max(seen) <= 1000
+    await assert_huge_question_cut(client, monkeypatch)
 
 
 async def test_links_survive_a_restart(aiohttp_client, config: Config) -> None:  # noqa: ANN001

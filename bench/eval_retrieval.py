@@ -57,20 +57,19 @@ SHARED = ROOT.parent / "shared" / "eval"
 REAL = SHARED / "real"
 CACHE = ROOT / "bench" / ".cache"
 NOTICES = ROOT / "bench" / "notices"
+# The three overlapping notices, and the 17 labour laws beside them (the acceptance's folder).
+NOTICE_FOLDER = [SHARED.parent / "seeds", NOTICES]
+LABOUR_FOLDER = [REAL / "labour-laws", *NOTICE_FOLDER]
 SETS: dict[str, tuple[Path, list[Path]]] = {
     "seed": (SHARED / "dev_questions.jsonl", [ROOT / "knowledge"]),
     "extra": (ROOT / "bench" / "extra_questions.jsonl", [ROOT / "knowledge"]),
-    "notices": (ROOT / "bench" / "notices_questions.jsonl", [SHARED.parent / "seeds", NOTICES]),
-    "notices2": (ROOT / "bench" / "notices2_questions.jsonl", [SHARED.parent / "seeds", NOTICES]),
+    "notices": (ROOT / "bench" / "notices_questions.jsonl", NOTICE_FOLDER),
+    "notices2": (ROOT / "bench" / "notices2_questions.jsonl", NOTICE_FOLDER),
     "real": (REAL / "stard_dev.jsonl", [REAL / "laws", ROOT / "knowledge"]),
-    "offtopic": (REAL / "stard_dev.jsonl", [REAL / "labour-laws", SHARED.parent / "seeds",
-                                            NOTICES]),
-    "labour": (ROOT / "bench" / "labour_questions.jsonl", [REAL / "labour-laws",
-                                                           SHARED.parent / "seeds", NOTICES]),
-    "workers": (ROOT / "bench" / "worker_questions.jsonl", [REAL / "labour-laws",
-                                                            SHARED.parent / "seeds", NOTICES]),
-    "mixed": (ROOT / "bench" / "notices_questions.jsonl", [REAL / "labour-laws",
-                                                          SHARED.parent / "seeds", NOTICES]),
+    "offtopic": (REAL / "stard_dev.jsonl", LABOUR_FOLDER),
+    "labour": (ROOT / "bench" / "labour_questions.jsonl", LABOUR_FOLDER),
+    "workers": (ROOT / "bench" / "worker_questions.jsonl", LABOUR_FOLDER),
+    "mixed": (ROOT / "bench" / "notices_questions.jsonl", LABOUR_FOLDER),
 }
 MODES = ("bm25", "keyword", "dense", "fused")
 

@@ -2,7 +2,8 @@
 
     python bench/eval_retrieval.py [--config config.toml] [--set NAME ...] [--verbose]
 
-Sets (each indexes its own folder; indexes are cached under bench/.cache by content hash):
+Sets (each indexes its folder; indexes are cached under bench/.cache by folder, so the sets over
+one folder share one index, and by content hash within it):
 - ``seed``: ../shared/eval/dev_questions.jsonl over knowledge/.
 - ``extra``: bench/extra_questions.jsonl over knowledge/.
 - ``notices``: bench/notices_questions.jsonl over the seed and the two sample notices in
@@ -72,6 +73,12 @@ SETS: dict[str, tuple[Path, list[Path]]] = {
     "mixed": (ROOT / "bench" / "notices_questions.jsonl", LABOUR_FOLDER),
 }
 MODES = ("bm25", "keyword", "dense", "fused")
+
+
+def folder_name(sources: list[Path]) -> str:
+    """The cache name of the folder made of ``sources`` (labour-laws+seeds+notices): sets over
+    the same files share one index."""
+    return "+".join(source.name for source in sources)
 
 
 def link_folder(name: str, sources: list[Path]) -> Path:
@@ -168,8 +175,8 @@ def run_set(name: str, cfg: Config, embedder: Embedder, reference: Index | None,
     if not path.exists() or not all(s.exists() for s in sources):
         print(f"{name}: skipped (missing {path if not path.exists() else sources})")
         return {}
-    folder = link_folder(name, sources)
-    index, _ = open_or_build(folder, CACHE / f"index-{name}", embedder)
+    shared = folder_name(sources)
+    index, _ = open_or_build(link_folder(shared, sources), CACHE / f"index-{shared}", embedder)
     retriever = Retriever(index, embedder, cfg.retrieval, reference)
     with open(path, encoding="utf-8") as f:
         questions = [json.loads(line) for line in f if line.strip()]

@@ -81,7 +81,8 @@ class ModelConfig:
     quantize: bool = _setting(
         False, "Run the model in int8 (ONNX Runtime's or torch's dynamic quantization; about 2x "
         "faster on CPU). Embeddings move, so the index is rebuilt when this changes; the "
-        "thresholds hold for int8 too, at 0-3 points of top-1 (BENCHMARKS.md: int8's calibration)."
+        "thresholds hold for int8 too, at 1-3 questions of top-1 per set (BENCHMARKS.md: int8's "
+        "calibration)."
     )
     batch_size: int = _setting(32, "Passages encoded per batch when building the index.")
     query_batch: int = _setting(32, "Most questions encoded together in one model call.")

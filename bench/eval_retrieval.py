@@ -213,7 +213,8 @@ def main() -> None:
     embedder = load_embedder(cfg.model)
     reference = None
     if cfg.retrieval.reference is not None:
-        reference, _ = open_or_build(cfg.retrieval.reference, CACHE / "index-reference", embedder)
+        reference, _ = open_or_build(cfg.retrieval.reference, CACHE / "index-reference", embedder,
+                                     with_sentences=False)  # as bot.search.reference opens it
     for name in args.set or list(SETS):
         run_set(name, cfg, embedder, reference, args.verbose)
 

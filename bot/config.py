@@ -130,8 +130,9 @@ class RetrievalConfig:
         path=True,
     )
     reference_margin: float = _setting(
-        0.03, "How much better (fused score) a reference law must match than the best passage "
-        "of the folder for the question to count as off-topic."
+        0.01, "How much better (fused score) a reference law must match than the best passage "
+        "of the folder for the question to count as off-topic (reference articles are scored "
+        "without sentence vectors)."
     )
     reference_ceiling: float = _setting(
         0.6, "A folder passage scoring at least this is answered even when a reference law "

@@ -291,3 +291,47 @@ def test_a_law_the_reference_holds_is_not_embedded_again(hashing_config: Config,
     other.name = "another-model"
     _, report = build_index(folder, other, donor=reference)
     assert report.embedded == len(index.passages)
+
+
+def test_reference_without_sentences_lends_vectors_not_sentences(hashing_config: Config,
+                                                                tmp_path: Path) -> None:
+    """The reference laws are built without sentence vectors (its own scores read the articles
+    alone). A law copied into the folder still takes its article vectors from it, but embeds its
+    sentences: the folder's passages score as they would without the reference."""
+    from bot.config import SHIPPED_REFERENCE
+
+    law = next(SHIPPED_REFERENCE.glob("职工带薪年休假条例*.md"))
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+    (reference_dir / law.name).write_bytes(law.read_bytes())
+    emb = CountingEmbedder()
+    reference, _ = open_or_build(reference_dir, tmp_path / "ref-index", emb, with_sentences=False)
+    articles = reference.passages
+    assert not reference.has_sentences and len(reference.sentences) == 0
+    assert emb.encoded == len(articles)  # no sentence was embedded
+    assert any(sentences(p) for p in articles)
+    # Saved and loaded as it was built; opening it as it is embeds nothing.
+    assert not load_index(tmp_path / "ref-index", emb.name).has_sentences
+    emb.encoded = 0
+    again, _ = open_or_build(reference_dir, tmp_path / "ref-index", emb, with_sentences=False)
+    assert emb.encoded == 0 and not again.has_sentences
+    # An index saved with sentences and opened without drops them, re-embedding nothing.
+    with_them, _ = open_or_build(reference_dir, tmp_path / "old-index", emb)
+    assert with_them.has_sentences and len(with_them.sentences) > 0
+    emb.encoded = 0
+    dropped, _ = open_or_build(reference_dir, tmp_path / "old-index", emb, with_sentences=False)
+    assert emb.encoded == 0 and not dropped.has_sentences
+    assert not load_index(tmp_path / "old-index", emb.name).has_sentences
+
+    folder = hashing_config.knowledge.dir
+    (folder / law.name).write_bytes(law.read_bytes())
+    emb.encoded = 0
+    index, report = build_index(folder, emb, donor=reference)
+    notice = [p for p in index.passages if p.source != law.name]
+    held = [p for p in index.passages if p.source == law.name]
+    assert report.embedded == len(notice)  # the law's article vectors came from the reference
+    assert emb.encoded == embedded_texts(notice) + sum(len(sentences(p)) for p in held)
+    alone, _ = build_index(folder, CountingEmbedder())
+    assert (index.vectors == alone.vectors).all()
+    assert (index.sentences == alone.sentences).all()
+    assert (index.sentence_start == alone.sentence_start).all()

@@ -133,6 +133,8 @@ class Index:
         known = tokens or {}
         self.keyword = keyword or KeywordIndex([p.keyword_text for p in passages],
                                                tokens=[known.get(p.content_hash) for p in passages])
+        # Without sentence vectors (the reference laws) a passage's own cosine stands alone.
+        self.has_sentences = sentences is not None
         rows, start = sentences or (np.zeros((0, self.dim), np.float16),
                                     np.zeros(len(passages) + 1, np.int64))
         # float16: sentences are several per passage; the cosines need no more precision.
@@ -229,11 +231,13 @@ def _collect(
 def build_index(
     knowledge_dir: Path, embedder: Embedder, previous: Index | None = None,
     progress: bool = False, kind: str | None = None, donor: Index | None = None,
+    with_sentences: bool = True,
 ) -> tuple[Index, BuildReport]:
     """A new Index over the knowledge folder, re-embedding only passages that changed.
 
     ``donor`` is another index of the same model (the reference laws) whose passages are
     reused by content hash too: a labour law copied into the folder is not embedded again.
+    ``with_sentences=False`` embeds no sentence vectors (the reference laws: BENCHMARKS.md).
     """
     started = time.perf_counter()
     report = BuildReport()
@@ -256,7 +260,8 @@ def build_index(
     index = Index(embedder.name, passages, matrix, files,
                   kind=kind or (previous.kind if previous else "flat"),
                   tokens={h: t for i in sources for h, t in i.tokens_by_hash(wanted).items()},
-                  sentences=_sentence_vectors(passages, embedder, sources, wanted, progress))
+                  sentences=_sentence_vectors(passages, embedder, sources, wanted, progress)
+                  if with_sentences else None)
     report.documents = sum(1 for f in files.values() if f.passages)
     report.passages = len(passages)
     report.embedded = len(missing)
@@ -286,8 +291,10 @@ def stack_sentences(per: list[np.ndarray], dim: int) -> tuple[np.ndarray, np.nda
 
 def _sentence_vectors(passages: list[Passage], embedder: Embedder, sources: list[Index],
                       wanted: set[str], progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Each passage's sentence vectors, embedding only those of passages no source holds."""
-    known = {h: v for i in sources for h, v in i.sentences_by_hash(wanted).items()}
+    """Each passage's sentence vectors, embedding only those of passages no source holds (a
+    source without sentence vectors holds none)."""
+    known = {h: v for i in sources if i.has_sentences
+             for h, v in i.sentences_by_hash(wanted).items()}
     texts = {p.content_hash: sentences(p) for p in passages if p.content_hash not in known}
     flat = [s for found in texts.values() for s in found]
     if flat:
@@ -344,6 +351,7 @@ def save_index(index: Index, index_dir: Path) -> Path:
         "dim": index.dim,
         "count": len(index.passages),
         "built_at": index.built_at,
+        "sentences": index.has_sentences,
         "files": {k: asdict(v) for k, v in index.files.items()},
     }
     with open(building / "passages.jsonl", "w", encoding="utf-8") as f:
@@ -402,7 +410,8 @@ def _load(index_dir: Path, model: str, kind: str) -> Index:
     if len(start) != len(passages) + 1 or start[-1] != len(sentence_rows):
         raise IndexUnusable(f"index at {index_dir} is corrupt: sentence rows do not match")
     return Index(model, passages, vectors, files, manifest.get("built_at", ""), kind, tokens,
-                 (sentence_rows, start), keyword, _saved_ann(version, kind, len(passages)))
+                 (sentence_rows, start) if manifest.get("sentences", True) else None, keyword,
+                 _saved_ann(version, kind, len(passages)))
 
 
 def _saved_ann(version: Path, kind: str, count: int) -> faiss.Index | None:
@@ -438,23 +447,24 @@ def _saved_tokens(path: Path, passages: list[Passage]) -> dict[str, list[str]]:
 
 def open_or_build(
     knowledge_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False,
-    kind: str = "flat", donor: Index | None = None,
+    kind: str = "flat", donor: Index | None = None, with_sentences: bool = True,
 ) -> tuple[Index, BuildReport]:
     """Load the saved index, bring it up to date with the folder, and save it if anything moved
-    (``donor``: see ``build_index``)."""
+    (``donor`` and ``with_sentences``: see ``build_index``)."""
     try:
         previous: Index | None = load_index(index_dir, embedder.name, kind)
     except IndexUnusable as exc:
         log.info("index: %s; building from scratch", exc)
         previous = None
     try:
-        index, report = build_index(knowledge_dir, embedder, previous, progress, kind, donor)
+        index, report = build_index(knowledge_dir, embedder, previous, progress, kind, donor,
+                                    with_sentences)
     except KnowledgeError:
         if previous is None:
             raise
         log.exception("index: cannot read the knowledge folder; serving the saved index")
         return previous, BuildReport(documents=len(previous.files),
                                      passages=len(previous.passages))
-    if previous is None or report.touched:
+    if previous is None or report.touched or previous.has_sentences != with_sentences:
         save_index(index, index_dir)
     return index, report

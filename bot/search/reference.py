@@ -24,8 +24,8 @@ def open_reference(cfg: Config, embedder: Embedder) -> Index | None:
     if folder is None:
         return None
     try:
-        # Articles without sentence vectors: a third of the first start's embedding saved,
-        # and the gate is as good or better with the margin chosen for them (BENCHMARKS.md).
+        # Articles without sentence vectors: about 40% of the first start's embedding saved;
+        # reference_margin is chosen for articles scored this way (docs/retrieval.md).
         index, report = open_or_build(folder, cfg.index.dir / "reference", embedder,
                                       with_sentences=False)
     except (KnowledgeError, OSError) as exc:

@@ -52,6 +52,7 @@ from bot.search.answer import candidates  # noqa: E402
 from bot.search.embed import Embedder, load_embedder  # noqa: E402
 from bot.search.index import Index, open_or_build  # noqa: E402
 from bot.search.keyword import KeywordIndex, words  # noqa: E402
+from bot.search.reference import open_reference  # noqa: E402
 from bot.search.retrieve import Hit, Result, Retriever  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
@@ -211,10 +212,9 @@ def main() -> None:
     cfg = load_config(args.config)
     cfg = dataclasses.replace(cfg, retrieval=dataclasses.replace(cfg.retrieval, top_k=5))
     embedder = load_embedder(cfg.model)
-    reference = None
-    if cfg.retrieval.reference is not None:
-        reference, _ = open_or_build(cfg.retrieval.reference, CACHE / "index-reference", embedder,
-                                     with_sentences=False)  # as bot.search.reference opens it
+    # Opened as `bot serve` opens it (bot.search.reference), cached in CACHE / "reference".
+    reference = open_reference(
+        dataclasses.replace(cfg, index=dataclasses.replace(cfg.index, dir=CACHE)), embedder)
     for name in args.set or list(SETS):
         run_set(name, cfg, embedder, reference, args.verbose)
 

@@ -100,6 +100,32 @@ def test_long_article_pieces_keep_the_number() -> None:
         assert len({p.citation for p in pieces}) == 1 and len({p.id for p in pieces}) > 1
 
 
+def test_a_line_break_inside_a_sentence_is_mended() -> None:
+    """工资支付暂行规定 in LawRefBook breaks 第十三条's items mid-word (劳动合 / 同规定的): the
+    pieces must still split at item ends, and nothing shown may stop inside a sentence."""
+    path = law("工资支付暂行规定")
+    pieces = [p for p in notice_passages(read_notice(path, path.parent))
+              if p.path[-1:] == ("第十三条",)]
+    assert len(pieces) == 2
+    whole = "按照不低于劳动合同规定的劳动者本人日或小时工资标准的３００％支付劳动者工资。"
+    assert whole in pieces[0].text
+    for piece in pieces:
+        assert all(line[-1] in "。；：" for line in piece.text.splitlines()), piece.text
+    path = law("劳动法(")
+    article = next(p for p in notice_passages(read_notice(path, path.parent))
+                   if p.path[-1:] == ("第三十七条",))
+    assert article.text.endswith("合理确定其劳动定额和计件报酬标准。")
+
+
+def test_table_rows_and_items_are_not_joined() -> None:
+    text = ("# 某某法\n\n第一条 总则。\n\n第二条 税率如下：\n\n税率表一（综合所得适用）\n\n"
+            "级数 全年应纳税所得额 税率（%）\n\n1 不超过36000元的 3\n\n2 超过36000元的部分 10\n\n"
+            "第三条 有下列情形之一的\n\n（一）甲；\n\n（二）乙。\n")
+    notice = parse_markdown(text, "某某法.md")
+    second, third = (b.paragraphs for b in notice.blocks[1:3])
+    assert len(second) == 5 and len(third) == 3
+
+
 def test_markdown_front_matter_and_comments_never_reach_a_passage() -> None:
     text = ("---\ntitle: x\ntags: [a]\n---\n# 某某市职工权益保障条例\n\n<!-- 备注：内部 -->\n"
             "2020年1月1日 某某市人民代表大会常务委员会通过\n\n<!-- INFO END -->\n\n"

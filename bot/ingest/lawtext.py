@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from bot.ingest.parse import CN_NUM, Block, Notice, parse_text, version_date
+from bot.ingest.parse import CN_NUM, Block, Notice, heading_level, parse_text, version_date
 
 FRONT_MATTER = re.compile(r"\A\ufeff?---\n.*?\n---[ \t]*\n", re.S)
 COMMENT = re.compile(r"<!--(.*?)-->", re.S)
@@ -19,6 +19,11 @@ INFO_END = "INFO END"
 MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 ARTICLE = re.compile(rf"^第[{CN_NUM}\d]+条(?=[\s\u3000])")
 NUMBERED_HEADING = re.compile(rf"^(第[{CN_NUM}\d]+(?:分编|编|章|节))[\s\u3000]*(.*)$")
+# A paragraph that stops inside a sentence (on a character or a comma) and one that goes on with
+# a character: a line break the file's conversion left mid-sentence (劳动合 / 同规定的), never a
+# table row (those end and start with figures) nor a title in brackets.
+MID_SENTENCE = re.compile(r"[\u4e00-\u9fff，、]$")
+GOES_ON = re.compile(r"^[\u4e00-\u9fff]")
 INFO_LINE = re.compile(
     r"^(?:19|20)\d{2}\s*年.*(?:通过|修正|修订|公布|施行|执行|发布|印发)"
 )
@@ -127,9 +132,19 @@ def law_blocks(lines: list[str]) -> list[Block]:
             flush()
             article.append(line)
         else:
-            (article if article else loose).append(line)
+            paragraphs = article if article else loose
+            if paragraphs and _continues(paragraphs[-1], line):
+                paragraphs[-1] += line
+            else:
+                paragraphs.append(line)
     flush()
     return blocks
+
+
+def _continues(previous: str, line: str) -> bool:
+    """``line`` is the rest of ``previous``'s sentence, broken off by a stray line break."""
+    return (MID_SENTENCE.search(previous) is not None and GOES_ON.match(line) is not None
+            and heading_level(line) is None)
 
 
 def _plain_depth(number: str) -> int:

@@ -24,6 +24,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
+from bot.config import SHIPPED_REFERENCE
 from bot.ingest.formats import PROPERTIES_TITLE, decode_text, docx_text, strip_page_furniture
 from bot.ingest.formats.word_numbering import format_number
 from bot.ingest.knowledge import KnowledgeError, read_notice, scan
@@ -324,6 +325,26 @@ def test_pdf_matches_txt(seed: Notice, tmp_path: Path) -> None:
     assert_same_passages(notice, seed)
     texts = "\n".join(p.text for p in notice_passages(notice))
     assert HEADER not in texts and not re.search(r"—\s*\d+\s*—", texts)
+
+
+def test_pdf_law_is_cited_by_article(tmp_path: Path) -> None:
+    """A regulation typeset as a PDF (第一条　为了…) is still a law: the space after 第X条 survives
+    the closing of the PDF's letter-spacing gaps, so each article is a passage cited as in its
+    Markdown edition."""
+    source = next(SHIPPED_REFERENCE.rglob("女职工劳动保护特别规定*.md"))
+    markdown = read_notice(source, source.parent)
+    text = re.sub(r"<!--.*?-->", "", source.read_text(encoding="utf-8"), flags=re.S)
+    lines = [line.strip().lstrip("# ") for line in text.splitlines() if line.strip()]
+    paragraphs = [("title", lines[0])] + [("body", line) for line in lines[1:]]
+    notice = write(tmp_path, "女职工劳动保护特别规定.pdf", make_pdf(paragraphs))
+    assert notice.kind == "law" and notice.title == markdown.title
+    cited = [p.citation for p in notice_passages(notice)]
+    articles = [c for c in cited if "附录" not in c]
+    assert articles == [p.citation for p in notice_passages(markdown) if "附录" not in p.citation]
+    assert "《女职工劳动保护特别规定》第七条" in articles
+    # the appendix after the last article is cited as such (its items as 附录一（一） here)
+    assert cited[len(articles):] and all(
+        c.startswith("《女职工劳动保护特别规定》附录") for c in cited[len(articles):])
 
 
 @pytest.mark.parametrize("footer", ["— {} —", "- {} -", "第{}页", "{}", "第 {} 页 共 9 页", "{}/4"])

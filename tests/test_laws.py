@@ -11,7 +11,7 @@ from bot.__main__ import check_file
 from bot.config import SHIPPED_REFERENCE
 from bot.ingest.knowledge import read_notice
 from bot.ingest.lawtext import parse_markdown
-from bot.ingest.parse import CN_NUM, parse_text
+from bot.ingest.parse import APPENDIX, CN_NUM, parse_text
 from bot.ingest.passages import MAX_CHARS, notice_passages
 
 LAWS = sorted(SHIPPED_REFERENCE.rglob("*.md"))  # more/ too
@@ -39,6 +39,9 @@ def test_every_law_parses_by_article(path: Path) -> None:
             continue
         if p.kind == "opening":  # a judicial interpretation's preamble
             assert not ARTICLE.match(p.text)
+            continue
+        if APPENDIX.match(p.path[0]):  # 附录 after the last article
+            assert p.citation == f"《{notice.title}》{p.path[0]}"
             continue
         number = p.path[-1]
         assert ARTICLE.fullmatch(number), p.path
@@ -91,7 +94,7 @@ def test_civil_code_parts_are_one_document() -> None:
 def test_long_article_pieces_keep_the_number() -> None:
     long = [p for path in LAWS for p in notice_passages(read_notice(path, path.parent))
             if p.kind == "section"]
-    keys = [(p.doc_title, p.path) for p in long]
+    keys = [(p.doc_title, p.path) for p in long if not APPENDIX.match(p.path[0])]
     split = {key for key in keys if keys.count(key) > 1}
     assert split, "some article is longer than one passage"
     for key in split:
@@ -115,6 +118,37 @@ def test_a_line_break_inside_a_sentence_is_mended() -> None:
     article = next(p for p in notice_passages(read_notice(path, path.parent))
                    if p.path[-1:] == ("第三十七条",))
     assert article.text.endswith("合理确定其劳动定额和计件报酬标准。")
+
+
+def test_an_appendix_is_not_the_last_article() -> None:
+    """女职工劳动保护特别规定's 附录 (the work women may not do in pregnancy …) is cited as 附录:
+    it used to be a piece of 第十六条 (本规定自公布之日起施行)."""
+    path = law("女职工劳动保护特别规定")
+    passages = notice_passages(read_notice(path, path.parent))
+    last = next(p for p in passages if p.path[-1:] == ("第十六条",))
+    assert "禁忌" not in last.text
+    appendix = [p for p in passages if p.path == ("附录",)]
+    assert appendix and all(p.citation == "《女职工劳动保护特别规定》附录" for p in appendix)
+    assert any("女职工在孕期禁忌从事的劳动范围" in p.text for p in appendix)
+    notice = parse_text("某某规定\n第一条 总则。\n第二条 自公布之日起施行。\n第三条 附则。\n附件："
+                        "\n一、甲\n", "x.txt", wrapped=False)
+    assert [b.path[0] for b in notice.blocks][-1] == "附件"
+    assert parse_text("关于某事的通知\n一、甲。\n附件：\n1.报名表\n", "n.txt").kind == "notice"
+
+
+def test_articles_without_the_space_after_their_number() -> None:
+    """Copied without the space (第一条为了…), a law is still cited by article; a paragraph that
+    only starts by citing one (第一条规定的…) is not taken for an article."""
+    text = ("某某条例\n第一条为了保障职工权益，制定本条例。\n第二条本条例适用于本省。\n"
+            "第一条规定的职工包括农民工。\n第三条工会依法维护职工权益。\n")
+    notice = parse_text(text, "x.txt", wrapped=False)
+    passages = [p for p in notice_passages(notice) if p.kind == "section"]
+    assert notice.kind == "law"
+    assert [p.citation for p in passages] == [f"《某某条例》第{n}条" for n in "一二三"]
+    assert passages[0].text == "第一条 为了保障职工权益，制定本条例。"
+    assert "第一条规定的职工包括农民工。" in passages[1].text
+    markdown = parse_markdown("# 某某条例\n\n" + text.split("\n", 1)[1], "x.md")
+    assert markdown.kind == "law" and len(markdown.blocks) == 3
 
 
 def test_table_rows_and_items_are_not_joined() -> None:

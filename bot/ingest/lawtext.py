@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import re
 
-from bot.ingest.parse import CN_NUM, Block, Notice, heading_level, parse_text, version_date
+from bot.ingest.parse import (
+    APPENDIX,
+    CN_NUM,
+    Block,
+    Notice,
+    heading_level,
+    parse_text,
+    space_articles,
+    version_date,
+)
 
 FRONT_MATTER = re.compile(r"\A\ufeff?---\n.*?\n---[ \t]*\n", re.S)
 COMMENT = re.compile(r"<!--(.*?)-->", re.S)
@@ -59,7 +68,7 @@ def parse_markdown(
     text: str, source: str, fallback_title: str = "", wrapped: bool | None = None
 ) -> Notice:
     """Parse a Markdown file: a law by its articles, anything else as a notice."""
-    lines = _strip_markup(text)
+    lines = space_articles(_strip_markup(text))
     title = ""
     rest: list[str] = []
     for line in lines:
@@ -122,9 +131,12 @@ def law_blocks(lines: list[str]) -> list[Block]:
         m = MD_HEADING.match(line)
         plain = m.group(2) if m else line
         number, title = _heading_parts(plain)
-        if m or (number and len(plain) <= 40 and not ARTICLE.match(plain)):
+        appendix = APPENDIX.match(plain) if blocks or article else None
+        if appendix:
+            number, title = appendix.group(1), ""
+        if m or appendix or (number and len(plain) <= 40 and not ARTICLE.match(plain)):
             flush()
-            depth = len(m.group(1)) if m else _plain_depth(number)
+            depth = len(m.group(1)) if m else 1 if appendix else _plain_depth(number)
             while stack and stack[-1][0] >= depth:
                 stack.pop()
             stack.append((depth, number, title))

@@ -44,6 +44,11 @@ LEVELS: list[tuple[str, re.Pattern[str]]] = [
 ARTICLE_NUMBER = re.compile(rf"第[{CN_NUM}\d]+条")
 INFO_LINE = re.compile(r"^(?:19|20)\d{2}\s*年.*(?:通过|修正|修订|公布|施行|执行|发布)$")
 RANK = {name: i for i, (name, _) in enumerate(LEVELS)}
+ARTICLE_LINE = LEVELS[RANK["article"]][1]
+# A law's appendix after its articles (附录：, 附件一) stands above every level: it is cited as
+# 附录, not as part of the last article. Only after an article: a notice's 附件 list is unchanged.
+APPENDIX = re.compile(rf"^(附(?:录|件|表)[{CN_NUM}\d]*)[：:]?$")
+RANK["appendix"] = -1
 
 
 @dataclass
@@ -83,6 +88,45 @@ class Notice:
     info: list[str] = field(default_factory=list)  # a law's 通过/修正/施行 lines, as written
     blocks: list[Block] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+UNITS = {"十": 10, "百": 100, "千": 1000}
+UNSPACED_ARTICLE = re.compile(rf"^第([{CN_NUM}\d]+)条(?=[\u4e00-\u9fff（(“])")
+MIN_RUN = 3
+
+
+def article_number(numeral: str) -> int | None:
+    """四十 -> 40, 一百零八 -> 108, 1043 -> 1043; None if it is not a plain numeral."""
+    if numeral.isdigit():
+        return int(numeral)
+    total, digit = 0, None
+    for ch in numeral:
+        if ch in DIGITS:
+            digit = DIGITS[ch]
+        elif ch in UNITS:
+            total += (1 if digit is None else digit) * UNITS[ch]
+            digit = None
+        else:
+            return None
+    return total + (digit or 0)
+
+
+def space_articles(lines: list[str]) -> list[str]:
+    """第一条为了… -> 第一条 为了… when a text copied without the space after its article numbers
+    numbers them 1, 2, 3… in order: it is still a law. A line that only cites an article
+    (第三十六条规定的…) does not continue the run, so it is left as it is."""
+    spaced = [m for line in lines if (m := ARTICLE_LINE.match(line))]
+    if len(spaced) >= MIN_RUN:
+        return lines
+    out, expected = [], 1
+    for line in lines:
+        m = UNSPACED_ARTICLE.match(line)
+        if m and article_number(m.group(1)) == expected:
+            line = f"{line[: m.end()]} {line[m.end():]}"
+            expected += 1
+        out.append(line)
+    return out if expected > MIN_RUN else lines
 
 
 def _width(line: str) -> int:
@@ -226,13 +270,18 @@ def _heading(paragraph: str, level: str) -> tuple[str, str]:
 def _build_tree(paragraphs: list[str]) -> Section:
     root = Section("root", "", "")
     stack = [root]
+    seen_article = False
     for para in paragraphs:
         level = heading_level(para)
         in_article = any(s.level == "article" for s in stack)
+        seen_article = seen_article or in_article
+        appendix = APPENDIX.match(para) if seen_article else None
+        if appendix:
+            level = "appendix"
         if level and not (in_article and RANK[level] > RANK["article"]):
             while len(stack) > 1 and RANK[stack[-1].level] >= RANK[level]:
                 stack.pop()
-            number, title = _heading(para, level)
+            number, title = (appendix.group(1), "") if appendix else _heading(para, level)
             section = Section(level, number, title, [para])
             stack[-1].children.append(section)
             stack.append(section)
@@ -302,7 +351,7 @@ def parse_text(
     ``wrapped=False`` says each line is already a paragraph (docx); None lets the text tell.
     """
     notice = Notice(source=source, title="")
-    lines = clean_lines(text)
+    lines = space_articles(clean_lines(text))
     body = _split_signature(_split_header(lines, notice), notice)
     if not notice.title:
         notice.title = fallback_title or source

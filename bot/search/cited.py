@@ -9,33 +9,15 @@ from __future__ import annotations
 
 import re
 
-from bot.ingest.parse import CN_NUM
+from bot.ingest.parse import CN_NUM, article_number
 from bot.ingest.passages import Passage, short_title
 
 CITED = re.compile(rf"第([{CN_NUM}两\d]+)条")
 # What ends a law's name just before 第X条: the question names a law, so only that law counts.
 NAMED = re.compile(r"(?:法|条例|规定|办法|解释|细则|决定|》)\s*$")
-DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
-UNITS = {"十": 10, "百": 100, "千": 1000}
 # A short question naming an article asks for it; a longer text may cite one in passing (a
 # notice's "根据《工会法》第十一条…" pasted into the admin search must still find itself).
 MAX_CITING = 50
-
-
-def article_number(numeral: str) -> int | None:
-    """四十 -> 40, 一百零八 -> 108, 1043 -> 1043; None if it is not a plain numeral."""
-    if numeral.isdigit():
-        return int(numeral)
-    total, digit = 0, None
-    for ch in numeral:
-        if ch in DIGITS:
-            digit = DIGITS[ch]
-        elif ch in UNITS:
-            total += (1 if digit is None else digit) * UNITS[ch]
-            digit = None
-        else:
-            return None
-    return total + (digit or 0)
 
 
 def abbreviates(before: str, title: str) -> bool:

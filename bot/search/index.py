@@ -35,7 +35,7 @@ from bot.search.embed import Embedder
 from bot.search.keyword import KeywordIndex
 
 log = logging.getLogger(__name__)
-FORMAT = 7  # bump whenever parsing, passage text, what is embedded or keyword tokens change
+FORMAT = 8  # bump whenever parsing, passage text, what is embedded or keyword tokens change
 HNSW_EF_SEARCH, IVF_NPROBE = 128, 16  # recall 0.991 and 0.794 at 100k (BENCHMARKS.md)
 
 

@@ -24,6 +24,7 @@ from bot.ingest.formats.extracted import (
     plausible_title,
 )
 from bot.ingest.formats.text import implausible
+from bot.ingest.parse import CN_NUM
 
 EDGE_LINES = 3  # running headers/footers are looked for among a page's first and last lines
 DASHES = r"[\s\-—–－―~·]*"
@@ -34,6 +35,18 @@ PAGE_NUMBER = re.compile(
 )
 CJK = r"\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
 CJK_GAP = re.compile(rf"(?<=[{CJK}])[ \t]+(?=[{CJK}])")
+# The space after a leading 第X条 (or 章/节/编) is what tells an article or a heading from a line
+# that only mentions one (第三十六条规定的…), so it stays: one space, as the law is printed.
+NUMBER_GAP = re.compile(rf"^(第[{CN_NUM}\d]+[条章节编])[ \t\u3000]+(?=\S)")
+
+
+def close_gaps(line: str) -> str:
+    """A PDF's spaces between Chinese characters (letter spacing) closed, except after a
+    leading 第X条: an article must stay an article."""
+    m = NUMBER_GAP.match(line)
+    if m:
+        return m.group(1) + " " + CJK_GAP.sub("", line[m.end():])
+    return CJK_GAP.sub("", line)
 
 
 def _running_key(line: str) -> str:
@@ -76,7 +89,7 @@ def pdf_text(data: bytes) -> Extracted:
     if not raw:
         raise UnreadableFile("PDF with no pages")
     pages = [[s for line in text.splitlines() if (s := line.strip())] for text in raw]
-    lines = [CJK_GAP.sub("", line) for page in strip_page_furniture(pages) for line in page]
+    lines = [close_gaps(line) for page in strip_page_furniture(pages) for line in page]
     text = "\n".join(lines)
     if len("".join(text.split())) < 10:
         raise UnreadableFile("scanned PDF with no text layer: cannot be read (OCR it, or use "

@@ -13,10 +13,12 @@ import re
 
 from bot.ingest.parse import (
     APPENDIX,
+    ARTICLE_LINE,
     CN_NUM,
     Block,
     Notice,
     heading_level,
+    is_law,
     parse_text,
     space_articles,
     version_date,
@@ -26,7 +28,7 @@ FRONT_MATTER = re.compile(r"\A\ufeff?---\n.*?\n---[ \t]*\n", re.S)
 COMMENT = re.compile(r"<!--(.*?)-->", re.S)
 INFO_END = "INFO END"
 MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-ARTICLE = re.compile(rf"^第[{CN_NUM}\d]+条(?=[\s\u3000])")
+ARTICLE = ARTICLE_LINE
 NUMBERED_HEADING = re.compile(rf"^(第[{CN_NUM}\d]+(?:分编|编|章|节))[\s\u3000]*(.*)$")
 # A paragraph that stops inside a sentence (on a character or a comma) and one that goes on with
 # a character: a line break the file's conversion left mid-sentence (劳动合 / 同规定的), never a
@@ -36,12 +38,6 @@ GOES_ON = re.compile(r"^[\u4e00-\u9fff]")
 INFO_LINE = re.compile(
     r"^(?:19|20)\d{2}\s*年.*(?:通过|修正|修订|公布|施行|执行|发布|印发)"
 )
-MIN_ARTICLES = 3
-
-
-def is_law(lines: list[str]) -> bool:
-    """A law or regulation: numbered articles (第X条) are its units."""
-    return sum(1 for line in lines if ARTICLE.match(line)) >= MIN_ARTICLES
 
 
 def _strip_markup(text: str) -> list[str]:

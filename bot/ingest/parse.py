@@ -44,7 +44,8 @@ LEVELS: list[tuple[str, re.Pattern[str]]] = [
 ARTICLE_NUMBER = re.compile(rf"第[{CN_NUM}\d]+条")
 INFO_LINE = re.compile(r"^(?:19|20)\d{2}\s*年.*(?:通过|修正|修订|公布|施行|执行|发布)$")
 RANK = {name: i for i, (name, _) in enumerate(LEVELS)}
-ARTICLE_LINE = LEVELS[RANK["article"]][1]
+ARTICLE_LINE = LEVELS[RANK["article"]][1]  # 第X条 and a space: an article, not a mention
+MIN_ARTICLES = 3
 # A law's appendix after its articles (附录：, 附件一) stands above every level: it is cited as
 # 附录, not as part of the last article. Only after an article: a notice's 附件 list is unchanged.
 APPENDIX = re.compile(rf"^(附(?:录|件|表)[{CN_NUM}\d]*)[：:]?$")
@@ -93,7 +94,6 @@ class Notice:
 DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
 UNITS = {"十": 10, "百": 100, "千": 1000}
 UNSPACED_ARTICLE = re.compile(rf"^第([{CN_NUM}\d]+)条(?=[\u4e00-\u9fff（(“])")
-MIN_RUN = 3
 
 
 def article_number(numeral: str) -> int | None:
@@ -112,12 +112,16 @@ def article_number(numeral: str) -> int | None:
     return total + (digit or 0)
 
 
+def is_law(lines: list[str]) -> bool:
+    """A law or regulation: numbered articles (第X条) are its units."""
+    return sum(1 for line in lines if ARTICLE_LINE.match(line)) >= MIN_ARTICLES
+
+
 def space_articles(lines: list[str]) -> list[str]:
     """第一条为了… -> 第一条 为了… when a text copied without the space after its article numbers
     numbers them 1, 2, 3… in order: it is still a law. A line that only cites an article
     (第三十六条规定的…) does not continue the run, so it is left as it is."""
-    spaced = [m for line in lines if (m := ARTICLE_LINE.match(line))]
-    if len(spaced) >= MIN_RUN:
+    if is_law(lines):
         return lines
     out, expected = [], 1
     for line in lines:
@@ -126,7 +130,7 @@ def space_articles(lines: list[str]) -> list[str]:
             line = f"{line[: m.end()]} {line[m.end():]}"
             expected += 1
         out.append(line)
-    return out if expected > MIN_RUN else lines
+    return out if expected > MIN_ARTICLES else lines
 
 
 def _width(line: str) -> int:
